@@ -1,0 +1,146 @@
+package main
+
+// stats.go sums the samples up and prints the table.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// summary is one runtime in one mode.
+type summary struct {
+	name        string
+	n           int
+	median, p90 time.Duration
+	min         time.Duration
+	cpu         time.Duration // median
+	rssMedian   int64         // KiB
+	rssMax      int64         // KiB
+}
+
+// summarize sums up the samples of one runtime.
+func summarize(name string, samples []sample) summary {
+	walls := make([]time.Duration, len(samples))
+	cpus := make([]time.Duration, len(samples))
+	rss := make([]int64, len(samples))
+	for i, s := range samples {
+		walls[i], cpus[i], rss[i] = s.wall, s.cpu, s.maxRSS
+	}
+	sort.Slice(walls, func(i, j int) bool { return walls[i] < walls[j] })
+	sort.Slice(cpus, func(i, j int) bool { return cpus[i] < cpus[j] })
+	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
+	return summary{name: name, n: len(samples), median: median(walls), p90: percentile(walls, 0.9),
+		min: walls[0], cpu: median(cpus), rssMedian: rss[len(rss)/2], rssMax: rss[len(rss)-1]}
+}
+
+// median of sorted durations: the middle one, or the mean of the two.
+func median(sorted []time.Duration) time.Duration {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+// percentile of sorted durations by the nearest-rank method.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	rank := int(p*float64(len(sorted)) + 0.999999)
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+// ms is d in milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// printHeader says what is measured, on what, and how busy the machine is.
+func printHeader(o options, env *environment, rssFloor int64) {
+	fmt.Printf("box start-up benchmark, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("machine: kernel %s, %d CPUs, cgroup %s, load average %s\n", kernelRelease(), runtime.NumCPU(), cgroupMode(), loadAverage())
+	fmt.Printf("state: %s (%s)\n", env.run, map[string]string{"tmpfs": "a tmpfs, as /run is on most systems", "disk": "on the work directory's filesystem"}[env.state])
+	for _, r := range env.runtimes {
+		fmt.Printf("%s: %s\n", r.name, strings.Join(r.argv(0)[1:], " "))
+		switch r.name {
+		case "box":
+			root := "an overlay of the one-layer image " + imageName
+			if env.boxRoot == "rootfs" {
+				root = "--rootfs " + env.rootfs + " (this box has no image import yet: no overlay)"
+			}
+			fmt.Printf("  root: %s\n  --explain showed: %s\n", root, env.boxFeatures)
+		case "crun", "runc":
+			fmt.Printf("  bundle: runc spec, with terminal false, args [/bin/true], root %s writable\n", env.rootfs)
+		}
+	}
+	for _, v := range env.versions {
+		fmt.Printf("  %s\n", v)
+	}
+	if env.cgroupNote != "" {
+		fmt.Printf("  %s\n", env.cgroupNote)
+	}
+	fmt.Printf("%d measured runs per runtime and mode, after %d warm-up rounds; back to back in turns of %d runs\n", o.n, o.warmup, o.block)
+	fmt.Printf("of one runtime (after one unmeasured run), with the gap run by run.\n")
+	fmt.Println("time: fork to wait4; cpu: user+sys of the runtime and what it reaped;")
+	fmt.Printf("peak RSS: wait4's ru_maxrss, the largest process of the tree (floor %.1f MB: /bin/true from the same launcher).\n", float64(rssFloor)/1024)
+	fmt.Println()
+}
+
+// printTable prints one row per mode and runtime, with the ratio of its
+// median to crun's in the same mode.
+func printTable(w io.Writer, modes []mode, results [][]summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\truntime\tmedian\tp90\tmin\t/crun\tcpu\tpeak RSS median\tmax\t")
+	for i, m := range modes {
+		var crun time.Duration
+		for _, s := range results[i] {
+			if s.name == "crun" {
+				crun = s.median
+			}
+		}
+		for _, s := range results[i] {
+			ratio := "-"
+			if crun > 0 {
+				ratio = fmt.Sprintf("%.2fx", float64(s.median)/float64(crun))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.2f ms\t%.2f ms\t%.2f ms\t%s\t%.2f ms\t%.1f MB\t%.1f MB\t\n",
+				m.name, s.name, ms(s.median), ms(s.p90), ms(s.min), ratio, ms(s.cpu),
+				float64(s.rssMedian)/1024, float64(s.rssMax)/1024)
+		}
+	}
+	tw.Flush()
+}
+
+// kernelRelease is uname -r.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "unknown"
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// cgroupMode tells v2, v1 or hybrid from /sys/fs/cgroup's filesystem.
+func cgroupMode() string {
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/cgroup", &fs); err != nil {
+		return "unknown"
+	}
+	if fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "v2"
+	}
+	if err := unix.Statfs("/sys/fs/cgroup/unified", &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		return "v1 (hybrid)"
+	}
+	if _, err := os.Stat("/sys/fs/cgroup"); err != nil {
+		return "none"
+	}
+	return "v1"
+}

@@ -1,0 +1,236 @@
+package main
+
+// init.go is the container side of run: a copy of this program that starts
+// inside the new namespaces, builds the container's view of the system in
+// order, then starts the command and stays as its init (or, with
+// --no-init, becomes the command).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"box/final/internal/initproc"
+	"box/final/internal/namespaces"
+	"box/final/internal/narrate"
+	"box/final/internal/pty"
+	"box/final/internal/rootfs"
+	"box/final/internal/security"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+type initCmd struct{}
+
+// Run never returns to main on success: it exits with the command's status.
+func (i *initCmd) Run() error {
+	// Capabilities and no_new_privs are per thread, and the command is
+	// forked from the thread that dropped them: keep to one thread.
+	runtime.LockOSThread()
+	for _, fd := range []int{fdSpec, fdConsole, fdNarration, fdReady, fdExec} {
+		sys.CloseOnExec(fd) // none of them is the command's business
+	}
+	report := os.NewFile(fdNarration, "narration")
+	ready := os.NewFile(fdReady, "ready")
+	var spec initSpec
+	if err := json.NewDecoder(os.NewFile(fdSpec, "spec")).Decode(&spec); err != nil {
+		fmt.Fprintf(report, "%s: read the container's spec: %v\n", programName, err)
+		os.Exit(exitSetupFailed)
+	}
+	narrate.Setup(spec.Explain, report, spec.Color)
+	// Wait for the host side (cgroup, network) to finish: the runtime
+	// closes the spec pipe when it has.
+	_, _ = io.Copy(io.Discard, os.NewFile(fdSpec, "spec"))
+	c, err := setupContainer(spec)
+	if err != nil {
+		fmt.Fprintf(report, "%s: %v\n", programName, err)
+		os.Exit(exitStatusOf(err))
+	}
+	if spec.Config.NoInit {
+		err = c.exec(ready)
+	} else {
+		var status int
+		var execListener *os.File
+		if spec.Config.IDMap != nil {
+			execListener = os.NewFile(fdExec, "exec.sock")
+		}
+		status, err = c.runAsInit(ready, report, execListener)
+		if err == nil {
+			os.Exit(status)
+		}
+	}
+	fmt.Fprintf(report, "%s: %v\n", programName, err)
+	os.Exit(exitStatusOf(err))
+	return nil
+}
+
+// exitStatusOf is the status to exit with after err: 126/127 for a command
+// that cannot run or does not exist, 125 for anything else.
+func exitStatusOf(err error) int {
+	var se statusError
+	switch {
+	case errors.As(err, &se):
+		return se.status
+	case errors.Is(err, unix.ENOENT):
+		return exitNotFound
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC):
+		return exitCannotRun
+	}
+	return exitSetupFailed
+}
+
+// statusError is an error that asks for a given exit status.
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e statusError) Error() string { return e.err.Error() }
+
+// container is the command to start, once the container is set up.
+type container struct {
+	path  string   // the command, found in the container's PATH
+	argv  []string // its arguments, argv[0] included
+	env   []string
+	dir   string
+	slave *os.File // with -t: the terminal, to be the command's stdio
+}
+
+// setupContainer builds the container, in the order each step needs: the
+// hostname (UTS namespace), the mounts while the host's paths are still
+// reachable, pivot_root, then what must be done from inside (mask kernel
+// files, open the terminal), and last, dropping privileges, since every
+// step before needs them.
+func setupContainer(spec initSpec) (*container, error) {
+	cfg := spec.Config
+	if err := namespaces.SetHostname(cfg.Hostname); err != nil {
+		return nil, err
+	}
+	if hasNamespace(cfg.Namespaces, "net") {
+		if err := namespaces.LoopbackUp(); err != nil {
+			return nil, err
+		}
+		// The network code configures the container's other interfaces here.
+	}
+	fs := rootfs.Spec{Rootfs: cfg.Rootfs, Volumes: cfg.Volumes, ReadOnly: cfg.ReadOnly}
+	if err := rootfs.Prepare(fs); err != nil {
+		return nil, err
+	}
+	if err := rootfs.Enter(fs); err != nil {
+		return nil, err
+	}
+	if err := security.ProtectKernelFiles(); err != nil {
+		return nil, err
+	}
+	c := &container{argv: cfg.Command, env: cfg.Env, dir: cfg.Workdir}
+	if cfg.TTY {
+		master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
+		if err != nil {
+			return nil, err
+		}
+		if err := sys.SetWinsize(int(master.Fd()), spec.Winsize); err != nil {
+			return nil, err
+		}
+		err = pty.SendMaster(os.NewFile(fdConsole, "console"), master)
+		master.Close()
+		if err != nil {
+			return nil, err
+		}
+		c.slave = slave
+	}
+	if err := rootfs.MakeWorkdir(cfg.Workdir); err != nil {
+		return nil, err
+	}
+	if cfg.ReadOnly {
+		if err := rootfs.MakeReadOnly(); err != nil {
+			return nil, err
+		}
+	}
+	if err := security.DropPrivileges(); err != nil {
+		return nil, err
+	}
+	path, err := findCommand("/", cfg.Command[0], envValue(cfg.Env, "PATH"))
+	if err != nil {
+		return nil, statusError{exitNotFound, err}
+	}
+	c.path = path
+	return c, nil
+}
+
+// runAsInit starts the command as a child in a session of its own (with
+// -t, the terminal is its controlling terminal, so the shell has job
+// control) and serves as init until it exits.
+func (c *container) runAsInit(ready, report, execListener *os.File) (int, error) {
+	cmd := &exec.Cmd{Path: c.path, Args: c.argv, Env: c.env, Dir: c.dir,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	inChild := "setsid(); "
+	if c.slave != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.slave, c.slave, c.slave
+		cmd.SysProcAttr.Setctty = true
+		cmd.SysProcAttr.Ctty = 0
+		inChild += "dup2(pts, 0/1/2); ioctl(0, TIOCSCTTY, 0); "
+	}
+	inChild += fmt.Sprintf("chdir(%s); execve(%s, %s)", sys.C(c.dir), sys.C(c.path), strings.Join(quoteAll(c.argv), ", "))
+	return initproc.Run(cmd, inChild, func() {
+		_, _ = ready.WriteString("ready")
+		ready.Close()
+		if c.slave != nil {
+			c.slave.Close()
+		}
+		report.Close()
+	}, execListener)
+}
+
+// exec replaces the init with the command (--no-init): the command is PID
+// 1 itself, as with docker run without --init.
+func (c *container) exec(ready *os.File) error {
+	narrate.Explain(narrate.Process, "Become the command (--no-init): it is PID 1 now, and must reap and handle signals itself.")
+	// The runtime started us in a session of our own (setsid), so we may
+	// take a controlling terminal.
+	if c.slave != nil {
+		narrate.Explain(narrate.Terminal, "Make the terminal our controlling terminal and stdin, stdout, stderr.")
+		fd := int(c.slave.Fd())
+		if err := sys.Setctty(fd); err != nil {
+			return err
+		}
+		for _, std := range []int{0, 1, 2} {
+			if err := sys.Dup2(fd, std); err != nil {
+				return err
+			}
+		}
+		c.slave.Close()
+	}
+	if err := sys.Chdir(c.dir); err != nil {
+		return err
+	}
+	_, _ = ready.WriteString("ready")
+	ready.Close()
+	return sys.Execve(c.path, c.argv, c.env)
+}
+
+// hasNamespace tells whether kinds holds name.
+func hasNamespace(kinds []string, name string) bool {
+	for _, k := range kinds {
+		if k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// quoteAll quotes each string as C.
+func quoteAll(ss []string) []string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = sys.C(s)
+	}
+	return q
+}

@@ -1,0 +1,112 @@
+package main
+
+// inspect.go is the inspect command: what the runtime knows about a
+// container, and what the kernel says about its process, as JSON.
+
+import (
+	"encoding/json"
+	"os"
+	"time"
+
+	"box/final/internal/cgroups"
+	"box/final/internal/namespaces"
+	"box/final/internal/network"
+	"box/final/internal/state"
+)
+
+type inspectCmd struct {
+	Containers []string `arg:"" name:"container" help:"Names or IDs."`
+}
+
+// inspection is inspect's JSON for one container.
+type inspection struct {
+	ID         string            `json:"Id"`
+	Name       string            `json:"Name"`
+	Status     state.Status      `json:"Status"`
+	Pid        int               `json:"Pid"`
+	ExitCode   *int              `json:"ExitCode"`
+	Created    time.Time         `json:"Created"`
+	Started    *time.Time        `json:"Started,omitempty"`
+	Finished   *time.Time        `json:"Finished,omitempty"`
+	Command    []string          `json:"Command"`
+	Rootfs     string            `json:"Rootfs"`
+	Image      string            `json:"Image,omitempty"`
+	Layers     []string          `json:"Layers"`
+	Hostname   string            `json:"Hostname"`
+	Env        []string          `json:"Env"`
+	Workdir    string            `json:"Workdir"`
+	Volumes    []state.Volume    `json:"Volumes"`
+	ReadOnly   bool              `json:"ReadOnly"`
+	TTY        bool              `json:"Tty"`
+	Init       bool              `json:"Init"`
+	Network    string            `json:"Network"`
+	Namespaces map[string]uint64 `json:"Namespaces"`
+	Cgroup     string            `json:"Cgroup"`
+	Limits     map[string]string `json:"Limits"`
+	// Usage is what the kernel counted in the container's cgroup.
+	Usage *cgroups.Usage `json:"Usage,omitempty"`
+	// NetworkSettings are the veth pair's ends and addresses, with --net veth.
+	NetworkSettings *network.Attachment `json:"NetworkSettings,omitempty"`
+	StateDir        string              `json:"StateDir"`
+	LogPath         string              `json:"LogPath,omitempty"`
+}
+
+func (i *inspectCmd) Run(g *cli) error {
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	var out []inspection
+	for _, ref := range i.Containers {
+		c, err := store.Get(ref)
+		if err != nil {
+			return err
+		}
+		out = append(out, inspect(c))
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// inspect gathers one container's inspection. The namespaces are the
+// kernel's answer for a live process: the inode numbers of /proc/PID/ns/*,
+// which equal those of any process in the same namespaces.
+func inspect(c *state.Container) inspection {
+	st := c.CurrentStatus()
+	in := inspection{ID: c.ID, Name: c.Name, Status: st, ExitCode: c.ExitCode, Created: c.Created,
+		Command: c.Config.Command, Rootfs: c.Config.Rootfs, Image: c.Config.Image, Layers: c.Config.Layers,
+		Hostname: c.Config.Hostname, Env: c.Config.Env, Workdir: c.Config.Workdir, Volumes: c.Config.Volumes,
+		ReadOnly: c.Config.ReadOnly, TTY: c.Config.TTY, Init: !c.Config.NoInit, Network: c.Config.Network,
+		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir()}
+	if !c.Started.IsZero() {
+		in.Started = &c.Started
+	}
+	if !c.Finished.IsZero() {
+		in.Finished = &c.Finished
+	}
+	if c.Config.Detach {
+		in.LogPath = c.LogPath()
+	}
+	if st == state.Running || st == state.Paused {
+		in.Pid = c.Pid
+		if inodes, err := namespaces.Inodes(c.Pid); err == nil {
+			in.Namespaces = map[string]uint64{}
+			for _, name := range c.Config.Namespaces {
+				in.Namespaces[name] = inodes[name]
+			}
+		}
+	}
+	in.Usage = cgroupUsage(c)
+	in.NetworkSettings = networkSettings(c)
+	if in.Layers == nil {
+		in.Layers = []string{}
+	}
+	if in.Limits == nil {
+		in.Limits = map[string]string{}
+	}
+	if in.Volumes == nil {
+		in.Volumes = []state.Volume{}
+	}
+	return in
+}

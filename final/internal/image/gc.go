@@ -1,0 +1,91 @@
+package image
+
+// gc.go removes images, and the layers no image needs any more.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"box/final/internal/narrate"
+)
+
+// RemoveImage forgets the image name, then deletes the layers that no
+// image has any more and that are not pinned (by a container that still
+// runs on them): its own, and any left by an earlier rmi -f. It returns
+// the deleted layers' digests.
+func (s *Store) RemoveImage(name string, pinned map[string]bool) (Image, []string, error) {
+	img, err := s.Image(name)
+	if err != nil {
+		return Image{}, nil, err
+	}
+	unlock, err := s.lock(true)
+	if err != nil {
+		return Image{}, nil, err
+	}
+	defer unlock()
+	narrate.Explain(narrate.Layers, "Forget image %s: remove %s.", img.Name, s.imagePath(img.Name))
+	if err := os.Remove(s.imagePath(img.Name)); err != nil {
+		return Image{}, nil, fmt.Errorf("remove image %s: %w", img.Name, err)
+	}
+	all, err := s.allLayers()
+	if err != nil {
+		return Image{}, nil, err
+	}
+	deleted, err := s.removeUnusedLayers(all, pinned)
+	return img, deleted, err
+}
+
+// allLayers lists the digests of the layers in the store.
+func (s *Store) allLayers() ([]string, error) {
+	entries, err := os.ReadDir(s.layersDir())
+	if err != nil {
+		return nil, fmt.Errorf("list layers: %w", err)
+	}
+	var digests []string
+	for _, e := range entries {
+		if e.IsDir() {
+			digests = append(digests, "sha256:"+e.Name())
+		}
+	}
+	return digests, nil
+}
+
+// removeUnusedLayers deletes the candidate layers that no image names and
+// nobody pinned, with their shifted copies. The caller holds the store's
+// lock exclusive: no layer is being added or mounted meanwhile.
+func (s *Store) removeUnusedLayers(candidates []string, pinned map[string]bool) ([]string, error) {
+	imgs, err := s.Images()
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	for _, img := range imgs {
+		for _, d := range img.Digests() {
+			used[d] = true
+		}
+	}
+	var deleted []string
+	seen := map[string]bool{}
+	for _, d := range candidates {
+		if seen[d] || used[d] || pinned[d] || !ValidDigest(d) {
+			continue
+		}
+		seen[d] = true
+		narrate.Explain(narrate.Layers, "Delete layer %s: no image has it any more.", ShortDigest(d))
+		copies, _ := filepath.Glob(filepath.Join(s.shiftedDir(), "*", strings.TrimPrefix(d, "sha256:")))
+		sort.Strings(copies)
+		for _, p := range append(copies, s.LayerDir(d)) {
+			if err := os.RemoveAll(p); err != nil {
+				return deleted, fmt.Errorf("delete layer %s: %w", d, err)
+			}
+		}
+		if err := os.Remove(s.LayerDir(d) + ".json"); err != nil && !os.IsNotExist(err) {
+			return deleted, fmt.Errorf("delete layer %s: %w", d, err)
+		}
+		deleted = append(deleted, d)
+	}
+	return deleted, nil
+}

@@ -1,0 +1,136 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"box/final/internal/narrate"
+)
+
+// layerInfo is what the store keeps beside a layer's dir, in HEX.json.
+type layerInfo struct {
+	Size int64 `json:"size"` // bytes of the uncompressed tar
+}
+
+// layer reads what the store knows of an extracted layer; it fails if the
+// layer is not (wholly) in the store.
+func (s *Store) layer(digest string) (Layer, error) {
+	if _, err := os.Stat(s.LayerDir(digest)); err != nil {
+		return Layer{}, err
+	}
+	data, err := os.ReadFile(s.LayerDir(digest) + ".json")
+	if err != nil {
+		return Layer{}, err
+	}
+	var info layerInfo
+	if err := json.Unmarshal(data, &info); err != nil {
+		return Layer{}, fmt.Errorf("layer %s: %w", digest, err)
+	}
+	return Layer{Digest: digest, Size: info.Size}, nil
+}
+
+// AddLayer stores one layer tar, plain or gzipped, read from r: it
+// extracts it into a new dir of tmp while hashing it, then renames the dir
+// to the digest, so the layer appears whole or not at all. When want, the
+// digest an image's config promises, is in the store already, nothing is
+// read: content addressing extracts a layer once. what names the layer in
+// messages; isNew says whether the store did not have the layer before.
+// The caller holds the store's lock, shared.
+func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, err error) {
+	if want != "" {
+		if l, err := s.layer(want); err == nil {
+			narrate.Explain(narrate.Layers, "Layer %s (%s) is in the store already: content addressing extracts it once.", ShortDigest(want), what)
+			return l, false, nil
+		}
+	}
+	tree, err := s.newTemp("layer")
+	if err != nil {
+		return Layer{}, false, err
+	}
+	if err := os.Mkdir(tree, 0o755); err != nil {
+		return Layer{}, false, fmt.Errorf("mkdir %s: %w", tree, err)
+	}
+	defer os.RemoveAll(tree) // a no-op once the tree is renamed into place
+	narrate.Explain(narrate.Layers, "Extract %s into %s, translating OCI whiteouts into overlayfs ones.", what, tree)
+	plain, err := decompress(r)
+	if err != nil {
+		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
+	}
+	hash := sha256.New()
+	counted := &countingReader{r: io.TeeReader(plain, hash)}
+	x := newExtractor(tree)
+	if err := x.extractLayer(counted); err != nil {
+		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
+	}
+	// The digest covers the whole stream, up to the zero blocks after the
+	// last entry, which the tar reader leaves unread.
+	if _, err := io.Copy(io.Discard, counted); err != nil {
+		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
+	}
+	l = Layer{Digest: "sha256:" + hex.EncodeToString(hash.Sum(nil)), Size: counted.n}
+	if want != "" && l.Digest != want {
+		return Layer{}, false, fmt.Errorf("%s: its content has digest %s, but the image's config says %s; the archive is corrupt", what, l.Digest, want)
+	}
+	if existing, err := s.layer(l.Digest); err == nil {
+		narrate.Explain(narrate.Layers, "Layer %s (%s) is in the store already: content addressing keeps one copy.", ShortDigest(l.Digest), what)
+		return existing, false, nil
+	}
+	data, err := json.Marshal(layerInfo{Size: l.Size})
+	if err != nil {
+		return Layer{}, false, err
+	}
+	if err := s.writeFileAtomic(s.LayerDir(l.Digest)+".json", data); err != nil {
+		return Layer{}, false, err
+	}
+	narrate.Explain(narrate.Layers, "Rename it to %s: the layer appears whole or not at all.", s.LayerDir(l.Digest))
+	if err := os.Rename(tree, s.LayerDir(l.Digest)); err != nil {
+		if _, statErr := os.Stat(s.LayerDir(l.Digest)); statErr == nil {
+			return l, false, nil // another runtime stored the same layer meanwhile
+		}
+		return Layer{}, false, fmt.Errorf("store layer %s: %w", l.Digest, err)
+	}
+	return l, true, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// compressedMagic are the compressions recognized but not unpacked.
+var compressedMagic = []struct{ magic, tool string }{
+	{"\xfd7zXZ\x00", "xz"},
+	{"\x28\xb5\x2f\xfd", "zstd"},
+	{"BZh", "bzip2"},
+}
+
+// decompress looks at the first bytes, not the file name, to tell gzip
+// from a plain tar: docker export writes a plain tar whatever it is called.
+// A plain stream comes back as a *bufio.Reader.
+func decompress(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, _ := br.Peek(6)
+	if bytes.HasPrefix(magic, []byte{0x1f, 0x8b}) {
+		return gzip.NewReader(br)
+	}
+	for _, c := range compressedMagic {
+		if bytes.HasPrefix(magic, []byte(c.magic)) {
+			return nil, fmt.Errorf("the archive is %s-compressed; unpack it first (%s -d) or give a tar or tar.gz", c.tool, c.tool)
+		}
+	}
+	return br, nil
+}

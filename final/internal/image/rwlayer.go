@@ -1,0 +1,280 @@
+package image
+
+// rwlayer.go makes and removes a container's root: the overlay of its
+// image's layers under a writable upper dir of its own, all in one
+// directory of the store, STORE/containers/MOUNTID:
+//
+//	rootfs/     the overlay's mount point: the container's root
+//	upper/      what the container wrote, copied up, or deleted (whiteouts)
+//	work/       overlayfs's scratch dir, on the same filesystem as upper
+//	rw/         instead, when the store is on overlayfs: a tmpfs holding
+//	            upper/ and work/
+//	l/          short links to the layers, when their paths are too long
+//
+// The mount ID is chosen before the container exists, and the container's
+// state records the mount point, so removal needs nothing else: cleanup
+// can remove the root of a container whose runtime was killed.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"box/final/internal/narrate"
+	"box/final/internal/state"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// Root is the directory of one container's root.
+type Root struct {
+	store *Store
+	dir   string // STORE/containers/MOUNTID
+}
+
+// NewRoot names the root of a new container, with a new mount ID. Nothing
+// is made until Mount.
+func (s *Store) NewRoot() *Root {
+	return &Root{store: s, dir: filepath.Join(s.containersDir(), randomHex(8))}
+}
+
+// rootfsPath matches the mount point of a container root:
+// STORE/containers/MOUNTID/rootfs.
+var rootfsPath = regexp.MustCompile(`^(/.*)/containers/[0-9a-f]{16}/rootfs$`)
+
+// RootOf finds the container root whose mount point is rootfs, as the
+// container's state records it, and refuses any other path: what it
+// finds, Remove deletes.
+func RootOf(rootfs string) (*Root, error) {
+	m := rootfsPath.FindStringSubmatch(filepath.Clean(rootfs))
+	if m == nil {
+		return nil, fmt.Errorf("%s is not the root of a container of an image store (STORE/containers/MOUNTID/rootfs)", rootfs)
+	}
+	s, err := Open(m[1])
+	if err != nil {
+		return nil, err
+	}
+	return &Root{store: s, dir: filepath.Dir(rootfs)}, nil
+}
+
+// Rootfs is the mount point: the container's root once mounted.
+func (r *Root) Rootfs() string { return filepath.Join(r.dir, "rootfs") }
+
+// Dir is the directory holding all of the container's root.
+func (r *Root) Dir() string { return r.dir }
+
+// Upper is the upper dir: whatever the container changed.
+func (r *Root) Upper() string {
+	if _, err := os.Stat(filepath.Join(r.dir, "rw")); err == nil {
+		return filepath.Join(r.dir, "rw", "upper")
+	}
+	return filepath.Join(r.dir, "upper")
+}
+
+// Lowers are the layer dirs of digests (bottom first), top first.
+func (r *Root) Lowers(digests []string) []string {
+	dirs := make([]string, len(digests))
+	for i, d := range digests {
+		dirs[len(digests)-1-i] = r.store.LayerDir(d)
+	}
+	return dirs
+}
+
+// Mount makes the container's dirs and mounts the overlay of the layers
+// (digests, bottom first) on Rootfs. With a user namespace (m not nil),
+// the layers are copies owned by its ids, and so is the upper dir's root,
+// which is the container's "/". On failure it removes what it made.
+func (r *Root) Mount(digests []string, m *state.IDMap) (err error) {
+	unlock, err := r.store.lock(false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := r.store.removeStaleTemp(); err != nil {
+		return err
+	}
+	o := overlayMount{}
+	for i := len(digests) - 1; i >= 0; i-- {
+		d := digests[i]
+		if _, err := r.store.layer(d); err != nil || !ValidDigest(d) {
+			return fmt.Errorf("layer %s of the image is missing from the store %s; load the image again", d, r.store.dir)
+		}
+		dir := r.store.LayerDir(d)
+		if m != nil {
+			if dir, err = r.store.shiftedLayer(d, *m); err != nil {
+				return err
+			}
+		}
+		o.lower = append(o.lower, dir)
+	}
+	if len(o.lower) == 0 {
+		return errors.New("the image has no layers, so nothing to run: build one with ADD or COPY")
+	}
+	if err := os.Mkdir(r.dir, 0o700); err != nil {
+		return fmt.Errorf("mkdir %s: %w", r.dir, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = r.Remove()
+		}
+	}()
+	if err := r.makeDirs(&o, m); err != nil {
+		return err
+	}
+	if err := o.shortenLowers(r.dir); err != nil {
+		return err
+	}
+	narrate.Explain(narrate.Layers, "Mount the container's root: the image's %s read-only, under its own writable upper dir.", Plural(len(o.lower), "layer"))
+	return o.mount(r.Rootfs())
+}
+
+// makeDirs fills the container's directory with its upper, work and mount
+// point dirs, on a filesystem that can hold an upper dir.
+func (r *Root) makeDirs(o *overlayMount, m *state.IDMap) error {
+	if m != nil {
+		// Root of the user namespace (host gid m.HostID) must get through
+		// to the mount point; others may not (a layer may hold setuid
+		// programs).
+		if err := os.Chown(r.dir, 0, int(m.HostID)); err != nil {
+			return fmt.Errorf("chown %s: %w", r.dir, err)
+		}
+		if err := os.Chmod(r.dir, 0o710); err != nil {
+			return fmt.Errorf("chmod %s: %w", r.dir, err)
+		}
+	}
+	rw, err := r.upperFilesystem()
+	if err != nil {
+		return err
+	}
+	o.upper, o.work = filepath.Join(rw, "upper"), filepath.Join(rw, "work")
+	rootUID := 0
+	if m != nil {
+		rootUID = int(m.HostID)
+	}
+	for _, d := range []struct {
+		path string
+		mode fs.FileMode
+		uid  int
+	}{{o.upper, 0o755, rootUID}, {o.work, 0o700, 0}, {r.Rootfs(), 0o755, 0}} {
+		if err := os.Mkdir(d.path, d.mode); err != nil {
+			return fmt.Errorf("mkdir %s: %w", d.path, err)
+		}
+		if err := os.Chmod(d.path, d.mode); err != nil { // past the umask
+			return fmt.Errorf("chmod %s: %w", d.path, err)
+		}
+		if err := os.Chown(d.path, d.uid, d.uid); err != nil {
+			return fmt.Errorf("chown %s: %w", d.path, err)
+		}
+	}
+	return nil
+}
+
+// upperFilesystem returns the dir to hold upper and work: the container's
+// own dir, unless the store is on overlayfs, which cannot hold an upper
+// dir (the mount fails with EINVAL, "not supported as upperdir" in dmesg),
+// as inside docker run --privileged, whose root is overlayfs. Then it
+// mounts a tmpfs for them: upper and work must share one filesystem.
+func (r *Root) upperFilesystem() (string, error) {
+	narrate.Explain(narrate.Layers, "Check the store's filesystem: overlayfs cannot hold an upper dir.")
+	magic, err := sys.Statfs(r.dir)
+	if err != nil {
+		return "", err
+	}
+	if magic != sys.OverlayfsMagic {
+		return r.dir, nil
+	}
+	rw := filepath.Join(r.dir, "rw")
+	if err := os.Mkdir(rw, 0o700); err != nil {
+		return "", fmt.Errorf("mkdir %s: %w", rw, err)
+	}
+	narrate.Explain(narrate.Layers, "The store is on overlayfs, as inside docker run --privileged, and overlayfs cannot be an upper dir: mount a tmpfs to hold upper and work instead.")
+	if err := sys.Mount("tmpfs", rw, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+		return "", err
+	}
+	return rw, nil
+}
+
+// Remove unmounts the container's root and what holds its upper dir, and
+// deletes its directory. It works on what is there, so it can finish a
+// removal that was cut short, and it is fine if nothing is.
+func (r *Root) Remove() error {
+	if _, err := os.Lstat(r.dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	points, err := mountsUnder(r.dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range points {
+		narrate.Explain(narrate.Layers, "Unmount %s: the container is gone.", p)
+		// MNT_DETACH: the container's own mount namespace may still hold
+		// a copy for a moment; the kernel frees it when the last goes.
+		if err := sys.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return err
+		}
+	}
+	narrate.Explain(narrate.Layers, "Remove the container's upper dir and mount point: %s.", r.dir)
+	if err := os.RemoveAll(r.dir); err != nil {
+		return fmt.Errorf("remove %s: %w", r.dir, err)
+	}
+	return nil
+}
+
+// mountsUnder lists the mount points at or below dir in our mount table,
+// deepest first, so they can be unmounted in order. Field 5 of
+// /proc/self/mountinfo is the mount point, with space, tab, newline and
+// backslash escaped as octal (proc(5)).
+func mountsUnder(dir string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(fields[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			points = append(points, p)
+		}
+	}
+	// Deepest first; the same point twice (mounts stacked on it) stays.
+	sort.SliceStable(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	return points, nil
+}
+
+// unescapeMountinfo undoes the \ooo escapes of mountinfo paths.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			v := 0
+			ok := true
+			for _, c := range s[i+1 : i+4] {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + int(c-'0')
+			}
+			if ok && v < 256 {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,173 @@
+package initproc
+
+// exec.go lets box exec start a command through the init, for a container
+// with a user namespace: a Go program cannot join one with setns(2) (it
+// has threads; the kernel wants a single-threaded caller), but the init is
+// already inside every namespace of the container, restricted as the
+// container's first command is. So box exec connects to a unix socket
+// whose listening end the runtime gave the init, sends the command and its
+// stdin, stdout and stderr (SCM_RIGHTS), and the init forks it from its
+// restricted thread, reaps it, and sends back its exit status.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"box/final/internal/pty"
+	"box/final/internal/sys"
+)
+
+// ExecRequest is what box exec asks the init to start.
+type ExecRequest struct {
+	Path string      `json:"path"` // found by box exec through /proc/PID/root
+	Argv []string    `json:"argv"`
+	Env  []string    `json:"env"`
+	Dir  string      `json:"dir"`
+	TTY  bool        `json:"tty"`
+	Size sys.Winsize `json:"size"`
+}
+
+// ExecEvent is what the init tells box exec, one per message: the pid once
+// started (or why not), then the exit status. Signal goes the other way.
+type ExecEvent struct {
+	Started int    `json:"started,omitempty"`
+	Error   string `json:"error,omitempty"`
+	Exit    *int   `json:"exit,omitempty"`
+	Signal  int    `json:"signal,omitempty"`
+}
+
+// pendingExec is a request on its way to the init's main thread, which
+// alone may fork: the thread that dropped the capabilities.
+type pendingExec struct {
+	conn  *os.File
+	req   ExecRequest
+	stdio []*os.File
+	reply chan int // the pid, or 0 if it did not start
+}
+
+// serveExec accepts connections on l for as long as the init lives and
+// hands each request to the main loop.
+func serveExec(l *os.File, requests chan<- *pendingExec) {
+	for {
+		conn, err := sys.Accept(l)
+		if err != nil {
+			return
+		}
+		go handleExec(conn, requests)
+	}
+}
+
+// handleExec reads one request, waits for the main loop to start it, then
+// forwards the signals box exec sends, until it hangs up.
+func handleExec(conn *os.File, requests chan<- *pendingExec) {
+	msg, files, err := sys.RecvFds(conn, 3)
+	var req ExecRequest
+	if err == nil {
+		err = json.Unmarshal([]byte(msg), &req)
+	}
+	if err != nil || (!req.TTY && len(files) != 3) || len(req.Argv) == 0 {
+		sendEvent(conn, ExecEvent{Error: fmt.Sprintf("bad exec request (%v)", err)})
+		closeAll(files)
+		conn.Close()
+		return
+	}
+	p := &pendingExec{conn: conn, req: req, stdio: files, reply: make(chan int, 1)}
+	requests <- p
+	pid := <-p.reply
+	if pid == 0 {
+		conn.Close()
+		return
+	}
+	defer conn.Close()
+	for {
+		msg, files, err := sys.RecvFds(conn, 1)
+		closeAll(files)
+		if err != nil || msg == "" {
+			return // box exec hung up: done, or gone and the command goes on
+		}
+		var ev ExecEvent
+		if json.Unmarshal([]byte(msg), &ev) == nil && ev.Signal > 0 {
+			_ = syscall.Kill(pid, syscall.Signal(ev.Signal))
+		}
+	}
+}
+
+// startExec starts a requested command from the calling thread, which
+// must be the init's restricted one, and returns its pid (0 on failure,
+// which it reports to box exec).
+func startExec(p *pendingExec) int {
+	defer closeAll(p.stdio)
+	req := p.req
+	cmd := &exec.Cmd{Path: req.Path, Args: req.Argv, Env: req.Env, Dir: req.Dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if req.TTY {
+		master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
+		if err != nil {
+			sendEvent(p.conn, ExecEvent{Error: err.Error()})
+			return 0
+		}
+		defer slave.Close()
+		_ = sys.SetWinsize(int(master.Fd()), req.Size)
+		err = sys.SendFds(p.conn, "pty", int(master.Fd()))
+		master.Close()
+		if err != nil {
+			return 0
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr.Setctty = true
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdio[0], p.stdio[1], p.stdio[2]
+	}
+	if err := cmd.Start(); err != nil {
+		sendEvent(p.conn, ExecEvent{Error: err.Error()})
+		return 0
+	}
+	sendEvent(p.conn, ExecEvent{Started: cmd.Process.Pid})
+	return cmd.Process.Pid
+}
+
+// sendEvent sends one event; a box exec that hung up does not matter.
+func sendEvent(conn *os.File, ev ExecEvent) {
+	b, _ := json.Marshal(ev)
+	_ = sys.SendFds(conn, string(b))
+}
+
+// SendEvent is sendEvent for box exec's side (signals).
+func SendEvent(conn *os.File, ev ExecEvent) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	return sys.SendFds(conn, string(b))
+}
+
+// ReadEvent reads the next event from the init; io.EOF-like end (the init
+// died, and with it the container) is an error.
+func ReadEvent(conn *os.File) (ExecEvent, []*os.File, error) {
+	msg, files, err := sys.RecvFds(conn, 1)
+	if err != nil {
+		return ExecEvent{}, nil, err
+	}
+	if msg == "" {
+		return ExecEvent{}, nil, fmt.Errorf("the container's init hung up: the container has exited")
+	}
+	if msg == "pty" {
+		return ExecEvent{}, files, nil
+	}
+	var ev ExecEvent
+	if err := json.Unmarshal([]byte(msg), &ev); err != nil {
+		closeAll(files)
+		return ExecEvent{}, nil, fmt.Errorf("message from the init %s: %w", strconv.Quote(msg), err)
+	}
+	return ev, files, nil
+}
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}

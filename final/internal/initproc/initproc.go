@@ -1,0 +1,143 @@
+// Package initproc is the container's PID 1 after setup, as docker run
+// --init (tini) provides: it starts the command as its child, then reaps
+// every zombie and forwards signals until the command exits.
+//
+// PID 1 has two duties in a PID namespace (pid_namespaces(7)). Orphans are
+// reparented to it, and stay zombies until it waits for them: a shell
+// script or a server that forks leaks process table entries otherwise. And
+// the kernel delivers to it only the signals it has a handler for: a
+// command that never installed one (sleep, most programs) would ignore
+// docker stop's SIGTERM as PID 1. The init handles both and passes each
+// signal to the command, which is not PID 1 and so gets default actions.
+package initproc
+
+import (
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"box/final/internal/narrate"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// Forwarded are the signals the init passes on to the command.
+var Forwarded = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+	unix.SIGALRM, unix.SIGWINCH, unix.SIGCONT, unix.SIGTSTP, unix.SIGTTIN, unix.SIGTTOU,
+}
+
+// Run starts cmd, then serves as init until cmd exits, and returns its
+// status as a shell reports it: the exit code, or 128+N after signal N.
+// Other children that exit meanwhile are reaped and forgotten. inChild
+// describes what happens in the child before execve, for the narration;
+// started runs once the command exists, after the last narrated line.
+// With execListener (else nil), the init also starts what box exec asks
+// for through that socket (see exec.go).
+//
+// The caller's goroutine must be locked to the thread that dropped the
+// container's privileges: every process is forked from it.
+func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (int, error) {
+	// Catch signals before the command exists, so none is lost between.
+	signals := make(chan os.Signal, 16)
+	signal.Notify(signals, Forwarded...)
+	defer signal.Stop(signals)
+
+	prewarmThreads(spareThreads)
+	narrate.Explain(narrate.Process, "Start the command as a child; this process stays as the container's init (PID 1).")
+	pid, err := sys.StartProcess(cmd, inChild)
+	if err != nil {
+		return 0, err
+	}
+	narrate.Explain(narrate.Process, "From now on: wait4(-1) reaps every zombie, and each signal received is passed on with kill(%d, SIG).", pid)
+	// The narration ends here: what follows runs for the container's life.
+	narrate.Off()
+	started()
+	go func() {
+		for s := range signals {
+			_ = sys.Kill(pid, s.(syscall.Signal))
+		}
+	}()
+	reaped := make(chan reapResult)
+	go func() {
+		for {
+			pid, status, err := sys.Reap()
+			reaped <- reapResult{pid, status, err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	requests := make(chan *pendingExec)
+	if execListener != nil {
+		go serveExec(execListener, requests)
+	}
+	execs := map[int]*os.File{} // exec'd pid -> its box exec connection
+	for {
+		select {
+		case r := <-reaped:
+			if r.err != nil {
+				return 0, r.err
+			}
+			if r.pid == pid {
+				return ExitStatus(r.status), nil
+			}
+			if conn, ok := execs[r.pid]; ok {
+				code := ExitStatus(r.status)
+				sendEvent(conn, ExecEvent{Exit: &code}) // box exec then hangs up
+				delete(execs, r.pid)
+			}
+		case p := <-requests:
+			// Started here, on the restricted thread; registered before
+			// the next reap is read, so its exit cannot be missed.
+			execPid := startExec(p)
+			if execPid != 0 {
+				execs[execPid] = p.conn
+			}
+			p.reply <- execPid
+		}
+	}
+}
+
+// spareThreads is how many idle OS threads the init keeps for later.
+const spareThreads = 4
+
+// prewarmThreads makes the Go runtime start n more OS threads now, before
+// the command exists. pids.max counts threads: an init that needs a new one
+// after the command forked up to the limit cannot get it, and Go dies when
+// clone fails. Threads a goroutine locked and then unlocked stay idle in the
+// runtime, to be reused instead of created.
+func prewarmThreads(n int) {
+	var locked sync.WaitGroup
+	release := make(chan struct{})
+	for i := 0; i < n; i++ {
+		locked.Add(1)
+		go func() {
+			runtime.LockOSThread()
+			locked.Done()
+			<-release // holding this thread makes the others take new ones
+			runtime.UnlockOSThread()
+		}()
+	}
+	locked.Wait()
+	close(release)
+}
+
+// reapResult is one child reaped by wait4.
+type reapResult struct {
+	pid    int
+	status syscall.WaitStatus
+	err    error
+}
+
+// ExitStatus is the status a shell would report for ws.
+func ExitStatus(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}

@@ -1,0 +1,120 @@
+package main
+
+// monitor.go supervises a detached container (run -d). run starts the
+// monitor in a session of its own and returns; the monitor starts the
+// container with its output going to a log file, waits for it, records its
+// exit status and cleans up, as a foreground run would.
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"box/final/internal/narrate"
+	"box/final/internal/state"
+	"box/final/internal/sys"
+)
+
+type monitorCmd struct {
+	ID string `arg:"" help:"The container to supervise."`
+}
+
+// fdSupervisorLock is where run hands the monitor the supervisor lock it
+// took, so that no moment passes without one.
+const fdSupervisorLock = 3
+
+// startDetached starts a monitor for c and waits only until the container
+// runs: meanwhile the monitor's stderr (with the init's narration and
+// errors) is relayed to ours. Then it prints the ID, as docker run -d does.
+func startDetached(g *cli, store *state.Store, c *state.Container) error {
+	lock, err := store.HoldSupervisor(c)
+	if err != nil {
+		_ = store.Remove(c)
+		return err
+	}
+	defer lock.Close()
+	reportR, reportW, err := os.Pipe()
+	if err != nil {
+		_ = store.Remove(c)
+		return fmt.Errorf("pipe: %w", err)
+	}
+	devNull, err := sys.DevNull(os.O_RDWR)
+	if err != nil {
+		_ = store.Remove(c)
+		return err
+	}
+	defer devNull.Close()
+	args := append(g.globalArgs(), "monitor", c.ID)
+	cmd := exec.Command("/proc/self/exe", args...)
+	cmd.Args[0] = os.Args[0]
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, devNull, reportW
+	cmd.ExtraFiles = []*os.File{lock}
+	// A session of its own: no terminal, and no ^C or hangup from ours.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	narrate.Explain(narrate.Process, "Start a monitor in a new session: it supervises the container after we return.")
+	_, err = sys.StartProcess(cmd, "setsid()")
+	reportW.Close()
+	if err != nil {
+		reportR.Close()
+		_ = store.Remove(c)
+		return err
+	}
+	// The monitor and the init close their ends once the command runs, or
+	// exit on failure: either way the copy ends.
+	_, _ = io.Copy(os.Stderr, reportR)
+	reportR.Close()
+	c, err = store.Get(c.ID)
+	if err != nil || c.Status == state.Created {
+		// The monitor reported why on its stderr, which we just relayed.
+		_ = cmd.Wait()
+		if cmd.ProcessState != nil && cmd.ProcessState.ExitCode() > 0 {
+			return exitCode(cmd.ProcessState.ExitCode())
+		}
+		return exitCode(exitSetupFailed)
+	}
+	// The monitor goes on alone; whoever inherits it reaps it.
+	_ = cmd.Process.Release()
+	fmt.Println(c.ID)
+	return nil
+}
+
+func (m *monitorCmd) Run(g *cli) error {
+	lock := os.NewFile(fdSupervisorLock, "supervisor.lock")
+	defer lock.Close()
+	store, err := g.openStore()
+	if err != nil {
+		return err
+	}
+	c, err := store.Get(m.ID)
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(c.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		_ = store.Remove(c)
+		return fmt.Errorf("open log: %w", err)
+	}
+	defer logFile.Close()
+	devNull, err := sys.DevNull(os.O_RDONLY)
+	if err != nil {
+		_ = store.Remove(c)
+		return err
+	}
+	defer devNull.Close()
+	s := &supervisor{store: store, c: c, stdin: devNull, stdout: logFile, stderr: logFile, narration: os.Stderr}
+	if c.Config.TTY {
+		s.terminalOut = logFile
+	}
+	if err := s.start(); err != nil {
+		return err
+	}
+	// Let go of run's stderr: run returns when the last holder does.
+	narrate.Off()
+	if err := sys.Dup2(int(devNull.Fd()), 2); err != nil {
+		return err
+	}
+	s.wait()
+	return nil
+}

@@ -1,0 +1,187 @@
+package main
+
+// main.go is the command line and the parent side of run: it checks the
+// input, starts the container process, forwards signals to it, waits for it
+// and cleans up after it.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
+)
+
+// lesson is what --help says this program adds to the one before it.
+const lesson = `Run a command with chroot(2): it sees the rootfs as /, and nothing else
+changes. It shares the host's processes (mount /proc inside to see them),
+hostname, network and mounts, and a root process can climb out (see escape).`
+
+// cli is the command line; kong builds the parser and --help from it.
+type cli struct {
+	Quiet  bool      `short:"q" help:"Do not narrate the system calls on stderr."`
+	Run    runCmd    `cmd:"" help:"Run CMD in a container."`
+	Rootfs rootfsCmd `cmd:"" help:"Build or import a root filesystem to run containers on."`
+	Escape escapeCmd `cmd:"" help:"Try the classic chroot escape; copy this program into a rootfs and run it inside."`
+	Child  childCmd  `cmd:"" hidden:"" help:"Internal: the container side of run, started by run."`
+}
+
+// containerOptions is what run takes and hands to the child unchanged.
+type containerOptions struct {
+	Rootfs  string   `default:"rootfs" placeholder:"DIR" help:"Root filesystem of the container (make one with: rootfs build DIR)."`
+	Volumes []string `short:"v" name:"volume" placeholder:"HOST:CTR[:ro]" help:"Bind-mount host directory HOST at CTR in the container; :ro makes it read-only."`
+	Command []string `arg:"" passthrough:"partial" name:"cmd" help:"The command to run and its arguments; put -- before it."`
+}
+
+// command is CMD without the "--" that kong passes through in front of it.
+func (o *containerOptions) command() ([]string, error) {
+	cmd := o.Command
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	if len(cmd) == 0 || cmd[0] == "" {
+		return nil, errors.New("no command given; put it after --, like: run --rootfs DIR -- sh")
+	}
+	return cmd, nil
+}
+
+type runCmd struct {
+	containerOptions
+}
+
+// exitCode carries the container's exit status out of Run to main.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitSetupFailed is the status of a run whose container could not be set up,
+// as docker uses 125, so it is not mistaken for the command's own status.
+const exitSetupFailed = 125
+
+// Shell statuses for a command that cannot be run, or does not exist.
+const (
+	exitCannotRun = 126
+	exitNotFound  = 127
+)
+
+func main() {
+	var c cli
+	ctx := kong.Parse(&c, kong.Name(programName()), kong.Description(lesson))
+	setupNarration(c.Quiet)
+	err := ctx.Run()
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName(), err)
+		os.Exit(exitSetupFailed)
+	}
+}
+
+// programName is the name the user typed; the re-executed child keeps it.
+func programName() string { return filepath.Base(os.Args[0]) }
+
+func (r *runCmd) Run(c *cli) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run needs root: use sudo, or a container started with --privileged")
+	}
+	rootfs, err := filepath.Abs(r.Rootfs)
+	if err != nil {
+		return fmt.Errorf("rootfs %s: %w", r.Rootfs, err)
+	}
+	if info, err := os.Stat(rootfs); err != nil || !info.IsDir() {
+		return fmt.Errorf("rootfs %s is not a directory; build one with: %s rootfs build %s", rootfs, programName(), r.Rootfs)
+	}
+	command, err := r.command()
+	if err != nil {
+		return err
+	}
+	if len(r.Volumes) > 0 {
+		return errors.New("-v needs a mount namespace, which this program does not create yet; use a later step")
+	}
+	if _, err := findCommand(rootfs, command[0]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName(), err)
+		return exitCode(exitNotFound)
+	}
+
+	args := []string{"child", "--rootfs", rootfs}
+	if c.Quiet {
+		args = append(args, "--quiet")
+	}
+	args = append(args, "--")
+	args = append(args, command...)
+
+	// Go cannot unshare a PID or user namespace in place: its runtime is
+	// already multithreaded, and unshare(2) refuses (or affects only new
+	// children). So we start a copy of ourselves (/proc/self/exe) with
+	// clone(2) flags that put it in new namespaces, and that copy, the
+	// "child" command, sets up the container and then execs the command.
+	child := exec.Command("/proc/self/exe", args...)
+	child.Args[0] = os.Args[0]
+	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	child.SysProcAttr = &syscall.SysProcAttr{
+		// If we die, the kernel kills the container's first process.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	signals := catchSignals()
+	explain(featProcess, "Start the container process: a copy of this program, which chroots and then runs the command.")
+	if err := startProcess(child); err != nil {
+		return fmt.Errorf("start container process: %w", err)
+	}
+	stop := forwardSignals(child.Process, signals)
+	err = child.Wait()
+	stop()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return fmt.Errorf("wait for container process: %w", err)
+	}
+	if status := exitStatus(child.ProcessState); status != 0 {
+		return exitCode(status)
+	}
+	return nil
+}
+
+// catchSignals starts catching the signals a user sends the runtime before
+// the container exists: one that arrives while it starts is then forwarded
+// to it, instead of killing the runtime before it can clean up.
+func catchSignals() chan os.Signal {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	return signals
+}
+
+// forwardSignals passes the caught signals on to the container, until stop
+// is called.
+func forwardSignals(p *os.Process, signals chan os.Signal) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-signals:
+				_ = p.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(signals)
+		close(done)
+	}
+}
+
+// exitStatus is the status a shell would report: the exit code, or 128+N
+// for a process killed by signal N.
+func exitStatus(state *os.ProcessState) int {
+	ws, ok := state.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}

@@ -1,0 +1,254 @@
+package main
+
+// main.go is the command line and the parent side of run: it checks the
+// input, starts the container process, forwards signals to it, waits for it
+// and cleans up after it.
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
+)
+
+// lesson is what --help says this program adds to the one before it.
+const lesson = `Run a command in a container with its own hostname, network and System V
+IPC: a UTS namespace (CLONE_NEWUTS) holds the hostname set with --hostname;
+a network namespace (CLONE_NEWNET) starts with only lo, and --net veth adds a
+veth pair to the host, configured through rtnetlink; an IPC namespace
+(CLONE_NEWIPC) hides the host's shared memory and message queues. The
+cleanup command removes host interfaces left by a killed runtime.`
+
+// cli is the command line; kong builds the parser and --help from it.
+type cli struct {
+	Quiet   bool       `short:"q" help:"Do not narrate the system calls on stderr."`
+	Run     runCmd     `cmd:"" help:"Run CMD in a container."`
+	Rootfs  rootfsCmd  `cmd:"" help:"Build or import a root filesystem to run containers on."`
+	Escape  escapeCmd  `cmd:"" help:"Try the classic chroot escape; copy this program into a rootfs and run it inside."`
+	Cleanup cleanupCmd `cmd:"" help:"Remove host network interfaces left behind by a runtime that was killed."`
+	Child   childCmd   `cmd:"" hidden:"" help:"Internal: the container side of run, started by run."`
+}
+
+// containerOptions is what run takes and hands to the child unchanged.
+type containerOptions struct {
+	Rootfs   string   `default:"rootfs" placeholder:"DIR" help:"Root filesystem of the container (make one with: rootfs build DIR)."`
+	Volumes  []string `short:"v" name:"volume" placeholder:"HOST:CTR[:ro]" help:"Bind-mount host directory HOST at CTR in the container; :ro makes it read-only."`
+	Hostname string   `placeholder:"NAME" help:"Hostname inside the container (default: a random container id)."`
+	Net      string   `enum:"none,veth" default:"none" help:"Network: none (only lo) or veth (a veth pair to the host, addressed from --subnet)."`
+	Subnet   string   `default:"10.200.0.0/30" placeholder:"CIDR" help:"IPv4 subnet of --net veth (default 10.200.0.0/30): the host end gets the first address, the container the second."`
+	Command  []string `arg:"" passthrough:"partial" name:"cmd" help:"The command to run and its arguments; put -- before it."`
+}
+
+// command is CMD without the "--" that kong passes through in front of it.
+func (o *containerOptions) command() ([]string, error) {
+	cmd := o.Command
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
+	}
+	if len(cmd) == 0 || cmd[0] == "" {
+		return nil, errors.New("no command given; put it after --, like: run --rootfs DIR -- sh")
+	}
+	return cmd, nil
+}
+
+type runCmd struct {
+	containerOptions
+}
+
+// exitCode carries the container's exit status out of Run to main.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// exitSetupFailed is the status of a run whose container could not be set up,
+// as docker uses 125, so it is not mistaken for the command's own status.
+const exitSetupFailed = 125
+
+// Shell statuses for a command that cannot be run, or does not exist.
+const (
+	exitCannotRun = 126
+	exitNotFound  = 127
+)
+
+func main() {
+	var c cli
+	ctx := kong.Parse(&c, kong.Name(programName()), kong.Description(lesson))
+	setupNarration(c.Quiet)
+	err := ctx.Run()
+	var code exitCode
+	switch {
+	case errors.As(err, &code):
+		os.Exit(int(code))
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName(), err)
+		os.Exit(exitSetupFailed)
+	}
+}
+
+// programName is the name the user typed; the re-executed child keeps it.
+func programName() string { return filepath.Base(os.Args[0]) }
+
+func (r *runCmd) Run(c *cli) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run needs root: use sudo, or a container started with --privileged")
+	}
+	rootfs, err := filepath.Abs(r.Rootfs)
+	if err != nil {
+		return fmt.Errorf("rootfs %s: %w", r.Rootfs, err)
+	}
+	if info, err := os.Stat(rootfs); err != nil || !info.IsDir() {
+		return fmt.Errorf("rootfs %s is not a directory; build one with: %s rootfs build %s", rootfs, programName(), r.Rootfs)
+	}
+	command, err := r.command()
+	if err != nil {
+		return err
+	}
+	volumes, err := parseVolumes(r.Volumes)
+	if err != nil {
+		return err
+	}
+	id, err := newContainerID()
+	if err != nil {
+		return err
+	}
+	hostname := r.Hostname
+	if hostname == "" {
+		hostname = id
+	}
+	if err := checkHostname(hostname); err != nil {
+		return err
+	}
+	sub, err := parseSubnet(r.Subnet)
+	if err != nil {
+		return err
+	}
+	if _, err := findCommand(rootfs, command[0]); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", programName(), err)
+		return exitCode(exitNotFound)
+	}
+	// A runtime killed by SIGKILL could not delete its interfaces: do it now.
+	if _, err := removeStaleHostEnds(); err != nil {
+		return err
+	}
+	if r.Net == netVeth {
+		if err := checkSubnetFree(sub); err != nil {
+			return err
+		}
+	}
+
+	args := []string{"child", "--rootfs", rootfs, "--hostname", hostname, "--net", r.Net, "--subnet", r.Subnet}
+	if c.Quiet {
+		args = append(args, "--quiet")
+	}
+	for _, v := range volumes {
+		args = append(args, "-v", v.String())
+	}
+	args = append(args, "--")
+	args = append(args, command...)
+
+	// Go cannot unshare a PID or user namespace in place: its runtime is
+	// already multithreaded, and unshare(2) refuses (or affects only new
+	// children). So we start a copy of ourselves (/proc/self/exe) with
+	// clone(2) flags that put it in new namespaces, and that copy, the
+	// "child" command, sets up the container and then execs the command.
+	child := exec.Command("/proc/self/exe", args...)
+	child.Args[0] = os.Args[0]
+	child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// The child blocks reading this pipe until we have done our part of the
+	// setup from outside: some of it needs the child's pid.
+	syncRead, syncWrite, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("make sync pipe: %w", err)
+	}
+	defer syncWrite.Close()
+	child.ExtraFiles = []*os.File{syncRead}
+	child.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWIPC,
+		// If we die, the kernel kills the container's first process, and with
+		// it the whole PID namespace: nothing outlives the runtime.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	signals := catchSignals()
+	explain(featProcess, "Start the container process: a copy of this program in new PID, mount, UTS, network and IPC namespaces.")
+	err = startProcess(child)
+	syncRead.Close()
+	if err != nil {
+		return fmt.Errorf("start container process: %w", err)
+	}
+	var hostEnd string
+	if r.Net == netVeth {
+		hostEnd, err = connectVeth(id, child.Process.Pid, sub)
+		if err != nil {
+			_ = child.Process.Kill()
+			_ = child.Wait()
+			return err
+		}
+	}
+	explain(featProcess, "Let the container go on: it waits for one byte on a pipe (its fd 3) until our part of the setup is done.")
+	if err := releaseChild(syncWrite); err != nil {
+		_ = child.Process.Kill()
+		_ = child.Wait()
+		return err
+	}
+	stop := forwardSignals(child.Process, signals)
+	err = child.Wait()
+	stop()
+	if hostEnd != "" {
+		if err := disconnectVeth(hostEnd); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v; run: %s cleanup\n", programName(), err, programName())
+		}
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return fmt.Errorf("wait for container process: %w", err)
+	}
+	if status := exitStatus(child.ProcessState); status != 0 {
+		return exitCode(status)
+	}
+	return nil
+}
+
+// catchSignals starts catching the signals a user sends the runtime before
+// the container exists: one that arrives while it starts is then forwarded
+// to it, instead of killing the runtime before it can clean up.
+func catchSignals() chan os.Signal {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	return signals
+}
+
+// forwardSignals passes the caught signals on to the container, until stop
+// is called.
+func forwardSignals(p *os.Process, signals chan os.Signal) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-signals:
+				_ = p.Signal(s)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(signals)
+		close(done)
+	}
+}
+
+// exitStatus is the status a shell would report: the exit code, or 128+N
+// for a process killed by signal N.
+func exitStatus(state *os.ProcessState) int {
+	ws, ok := state.Sys().(syscall.WaitStatus)
+	if ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return state.ExitCode()
+}

@@ -1,0 +1,657 @@
+package main
+
+// narrate.go is the one seam between this program and the kernel: every
+// system call that builds the container goes through a wrapper here, which
+// prints the call as C (the way strace shows it), makes it, and prints the
+// result. Feature code never calls unix.* for side effects directly.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/fatih/color"
+	"golang.org/x/sys/unix"
+)
+
+// feature is the kernel feature a narrated call belongs to; each has a color.
+type feature int
+
+const (
+	featProcess feature = iota // fork, exec, wait: plain process management
+	featRoot                   // changing the root directory
+	featPID                    // the PID namespace and its /proc
+	featMount                  // the mount namespace and the container's mounts
+	featUTS                    // the UTS namespace: hostname
+	featNet                    // the network namespace and its interfaces
+	featIPC                    // the IPC namespace: System V objects
+	featUser                   // the user namespace and its id maps
+	featCgroup                 // control groups: limits, accounting, freezing
+	featLayers                 // image layers and the overlay mount
+)
+
+var featureColors = map[feature]color.Attribute{
+	featProcess: color.FgWhite,
+	featRoot:    color.FgCyan,
+	featPID:     color.FgMagenta,
+	featMount:   color.FgBlue,
+	featUTS:     color.FgYellow,
+	featNet:     color.FgGreen,
+	featIPC:     color.FgHiMagenta,
+	featUser:    color.FgRed,
+	featCgroup:  color.FgHiYellow,
+	featLayers:  color.FgHiCyan,
+}
+
+// narrator decides whether narration is printed, and in which color: the
+// feature of the last explain, so a reason and its calls share a color.
+var narrator = struct {
+	quiet   bool
+	feature feature
+}{}
+
+// setupNarration silences narration with --quiet and decides color for
+// stderr ourselves: the color library looks at stdout, which may be a pipe
+// while stderr is a terminal.
+func setupNarration(quiet bool) {
+	narrator.quiet = quiet
+	_, err := unix.IoctlGetTermios(int(os.Stderr.Fd()), unix.TCGETS)
+	color.NoColor = os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" || err != nil
+}
+
+// explain prints the one-sentence reason for the calls that follow.
+func explain(f feature, format string, args ...any) {
+	narrator.feature = f
+	if narrator.quiet {
+		return
+	}
+	color.New(featureColors[f], color.Bold).Fprintf(os.Stderr, "# "+format+"\n", args...)
+}
+
+// narrate prints call, runs do, and prints the result as strace would:
+// "= 0" or "= -1 EPERM (Operation not permitted)".
+func narrate(call string, do func() error) error {
+	_, err := narrateValue(call, func() (int, error) { return 0, do() })
+	return err
+}
+
+// narrateValue is narrate for calls that return a value, like clone's pid.
+func narrateValue(call string, do func() (int, error)) (int, error) {
+	if !narrator.quiet {
+		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  %s", call)
+	}
+	v, err := do()
+	if !narrator.quiet {
+		color.New(featureColors[narrator.feature]).Fprintln(os.Stderr, " "+result(v, err))
+	}
+	return v, err
+}
+
+// narrateWhole is narrateValue for a call that starts a process which
+// narrates too: the line is printed whole, in one write, once the call has
+// returned, so the new process's first line cannot split it.
+func narrateWhole(call string, do func() (int, error)) (int, error) {
+	v, err := do()
+	if !narrator.quiet {
+		line := color.New(featureColors[narrator.feature]).Sprintf("  %s %s", call, result(v, err))
+		_, _ = os.Stderr.WriteString(line + "\n")
+	}
+	return v, err
+}
+
+// narrateExec prints an execve before making it: on success it never returns.
+func narrateExec(call string, do func() error) error {
+	if !narrator.quiet {
+		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  %s\n", call)
+	}
+	err := do()
+	if !narrator.quiet {
+		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  %s\n", result(-1, err))
+	}
+	return err
+}
+
+func result(v int, err error) string {
+	var errno unix.Errno
+	switch {
+	case err == nil:
+		return "= " + strconv.Itoa(v)
+	case errors.As(err, &errno):
+		return fmt.Sprintf("= -1 %s (%s)", unix.ErrnoName(errno), strerror(errno))
+	default:
+		return "= -1 (" + err.Error() + ")"
+	}
+}
+
+// strerror is the C library's message for errno, as strace prints it: Go's
+// own is the same text in lower case.
+func strerror(errno unix.Errno) string {
+	msg := errno.Error()
+	if msg == "" {
+		return msg
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:]
+}
+
+// flagName ties a flag bit to its C name.
+type flagName struct {
+	value uintptr
+	name  string
+}
+
+var cloneFlagNames = []flagName{
+	{unix.CLONE_VM, "CLONE_VM"},
+	{unix.CLONE_FS, "CLONE_FS"},
+	{unix.CLONE_FILES, "CLONE_FILES"},
+	{unix.CLONE_SIGHAND, "CLONE_SIGHAND"},
+	{unix.CLONE_PIDFD, "CLONE_PIDFD"},
+	{unix.CLONE_PTRACE, "CLONE_PTRACE"},
+	{unix.CLONE_VFORK, "CLONE_VFORK"},
+	{unix.CLONE_PARENT, "CLONE_PARENT"},
+	{unix.CLONE_THREAD, "CLONE_THREAD"},
+	{unix.CLONE_NEWNS, "CLONE_NEWNS"},
+	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+	{unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
+	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
+	{unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
+	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
+	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
+}
+
+var mountFlagNames = []flagName{
+	{unix.MS_RDONLY, "MS_RDONLY"},
+	{unix.MS_NOSUID, "MS_NOSUID"},
+	{unix.MS_NODEV, "MS_NODEV"},
+	{unix.MS_NOEXEC, "MS_NOEXEC"},
+	{unix.MS_REMOUNT, "MS_REMOUNT"},
+	{unix.MS_BIND, "MS_BIND"},
+	{unix.MS_MOVE, "MS_MOVE"},
+	{unix.MS_REC, "MS_REC"},
+	{unix.MS_PRIVATE, "MS_PRIVATE"},
+	{unix.MS_SLAVE, "MS_SLAVE"},
+	{unix.MS_SHARED, "MS_SHARED"},
+	{unix.MS_STRICTATIME, "MS_STRICTATIME"},
+}
+
+var umountFlagNames = []flagName{
+	{unix.MNT_FORCE, "MNT_FORCE"},
+	{unix.MNT_DETACH, "MNT_DETACH"},
+	{unix.MNT_EXPIRE, "MNT_EXPIRE"},
+}
+
+// flagString names the bits of v from table, joined by "|" as in C; bits
+// without a name are printed in hex and 0 is "0".
+func flagString(v uintptr, table []flagName) string {
+	var names []string
+	for _, f := range table {
+		if v&f.value == f.value && f.value != 0 {
+			names = append(names, f.name)
+			v &^= f.value
+		}
+	}
+	if v != 0 {
+		names = append(names, fmt.Sprintf("%#x", v))
+	}
+	if len(names) == 0 {
+		return "0"
+	}
+	return strings.Join(names, "|")
+}
+
+// cloneFlagString names clone flags; the low byte is the exit signal.
+func cloneFlagString(flags uintptr) string {
+	s := flagString(flags&^0xff, cloneFlagNames)
+	if flags&^0xff == 0 {
+		s = ""
+	}
+	if sig := unix.Signal(flags & 0xff); sig != 0 {
+		if s != "" {
+			s += "|"
+		}
+		s += unix.SignalName(sig)
+	}
+	return s
+}
+
+// cString quotes s as C and strace do.
+func cString(s string) string { return strconv.Quote(s) }
+
+// cStringOrNull is cString, or NULL for an empty optional argument.
+func cStringOrNull(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return cString(s)
+}
+
+// cArgv prints an argument vector as strace does: ["sh", "-c", "echo hi"].
+func cArgv(argv []string) string {
+	quoted := make([]string, len(argv))
+	for i, a := range argv {
+		quoted[i] = cString(a)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
+}
+
+// The wrappers. Each prints the call, makes it and wraps an error with the
+// operation and the path, so a learner sees what failed where.
+
+func chroot(dir string) error {
+	err := narrate(fmt.Sprintf("chroot(%s)", cString(dir)), func() error { return unix.Chroot(dir) })
+	if err != nil {
+		return fmt.Errorf("chroot %s: %w", dir, err)
+	}
+	return nil
+}
+
+func chdir(dir string) error {
+	err := narrate(fmt.Sprintf("chdir(%s)", cString(dir)), func() error { return unix.Chdir(dir) })
+	if err != nil {
+		return fmt.Errorf("chdir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// execve replaces this process with the container's command.
+func execve(path string, argv, env []string) error {
+	call := fmt.Sprintf("execve(%s, %s, %s)", cString(path), cArgv(argv), cArgv(env))
+	err := narrateExec(call, func() error { return unix.Exec(path, argv, env) })
+	return fmt.Errorf("execve %s: %w", path, err)
+}
+
+// startProcess starts cmd, which Go does with clone(2) and our namespace
+// flags, then execve(2) in the new process. Go adds CLONE_VM|CLONE_VFORK
+// (and CLONE_PIDFD on newer versions) to fork fast, except with
+// CLONE_NEWUSER, where the child must wait for its id maps; the comment
+// says so.
+func startProcess(cmd *exec.Cmd) error {
+	flags := uintptr(unix.SIGCHLD)
+	if cmd.SysProcAttr != nil {
+		flags |= cmd.SysProcAttr.Cloneflags
+	}
+	note := " /* Go adds CLONE_VM|CLONE_VFORK */"
+	if flags&unix.CLONE_NEWUSER != 0 {
+		note = ""
+	}
+	call := fmt.Sprintf("clone(flags=%s%s)", cloneFlagString(flags), note)
+	_, err := narrateWhole(call, func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	return err
+}
+
+// chdirUp climbs n levels with chdir(".."), narrated as one line.
+func chdirUp(n int) error {
+	call := fmt.Sprintf("chdir(\"..\") /* %d times */", n)
+	err := narrate(call, func() error {
+		for i := 0; i < n; i++ {
+			if err := unix.Chdir(".."); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chdir ..: %w", err)
+	}
+	return nil
+}
+
+func mount(source, target, fstype string, flags uintptr, data string) error {
+	call := fmt.Sprintf("mount(%s, %s, %s, %s, %s)", cString(source), cString(target), cString(fstype),
+		flagString(flags, mountFlagNames), cStringOrNull(data))
+	err := narrate(call, func() error { return unix.Mount(source, target, fstype, flags, data) })
+	if err != nil {
+		return fmt.Errorf("mount %s on %s (%s): %w", source, target, flagString(flags, mountFlagNames), err)
+	}
+	return nil
+}
+
+func umount2(target string, flags int) error {
+	call := fmt.Sprintf("umount2(%s, %s)", cString(target), flagString(uintptr(flags), umountFlagNames))
+	err := narrate(call, func() error { return unix.Unmount(target, flags) })
+	if err != nil {
+		return fmt.Errorf("umount %s: %w", target, err)
+	}
+	return nil
+}
+
+func pivotRoot(newRoot, putOld string) error {
+	call := fmt.Sprintf("pivot_root(%s, %s)", cString(newRoot), cString(putOld))
+	err := narrate(call, func() error { return unix.PivotRoot(newRoot, putOld) })
+	if err != nil {
+		return fmt.Errorf("pivot_root %s: %w", newRoot, err)
+	}
+	return nil
+}
+
+func sethostname(name string) error {
+	call := fmt.Sprintf("sethostname(%s, %d)", cString(name), len(name))
+	err := narrate(call, func() error { return unix.Sethostname([]byte(name)) })
+	if err != nil {
+		return fmt.Errorf("sethostname %s: %w", name, err)
+	}
+	return nil
+}
+
+// releaseChild writes the one byte the container process waits for on the
+// sync pipe, then closes the pipe.
+func releaseChild(w *os.File) error {
+	call := fmt.Sprintf("write(%d, \"\\x01\", 1)", w.Fd())
+	_, err := narrateValue(call, func() (int, error) { return w.Write([]byte{1}) })
+	if closeErr := w.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		return fmt.Errorf("write sync pipe: %w", err)
+	}
+	return nil
+}
+
+var netlinkMessageNames = map[uint16]string{
+	unix.RTM_NEWLINK: "RTM_NEWLINK",
+	unix.RTM_SETLINK: "RTM_SETLINK",
+	unix.RTM_DELLINK: "RTM_DELLINK",
+	unix.RTM_NEWADDR: "RTM_NEWADDR",
+}
+
+var netlinkFlagNames = []flagName{
+	{unix.NLM_F_REQUEST, "NLM_F_REQUEST"},
+	{unix.NLM_F_ACK, "NLM_F_ACK"},
+	{unix.NLM_F_EXCL, "NLM_F_EXCL"},
+	{unix.NLM_F_CREATE, "NLM_F_CREATE"},
+}
+
+// netlinkConn is a NETLINK_ROUTE socket: the kernel's interface for
+// network links, addresses and routes, which ip(8) uses too. It belongs to
+// the network namespace of the process that opened it.
+type netlinkConn struct {
+	fd  int
+	seq uint32
+}
+
+func openNetlink() (*netlinkConn, error) {
+	call := "socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE)"
+	fd, err := narrateValue(call, func() (int, error) {
+		return unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open netlink socket: %w", err)
+	}
+	return &netlinkConn{fd: fd}, nil
+}
+
+func (c *netlinkConn) close() { unix.Close(c.fd) }
+
+// send sends req with NLM_F_REQUEST|NLM_F_ACK and waits for the kernel's
+// acknowledgement. It is narrated as the request, "RTM_SETLINK {...}", and
+// its result is the error field of the ack: 0 or -errno, as a system call's.
+func (c *netlinkConn) send(req netlinkRequest) error {
+	err := narrate(req.String(), func() error { return c.roundTrip(req) })
+	if err != nil {
+		return fmt.Errorf("%s: %w", req.what, err)
+	}
+	return nil
+}
+
+func (c *netlinkConn) roundTrip(req netlinkRequest) error {
+	c.seq++
+	msg := req.encode(c.seq)
+	if err := unix.Sendto(c.fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
+	}
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := unix.Recvfrom(c.fd, buf, 0)
+		if err != nil {
+			return err
+		}
+		replies, err := syscall.ParseNetlinkMessage(buf[:n])
+		if err != nil {
+			return fmt.Errorf("parse netlink reply: %w", err)
+		}
+		for _, r := range replies {
+			if r.Header.Seq != c.seq || r.Header.Type != unix.NLMSG_ERROR {
+				continue
+			}
+			if len(r.Data) < 4 {
+				return errors.New("short netlink ack")
+			}
+			// The ack carries 0 for success, or a negative errno.
+			if code := int32(binary.NativeEndian.Uint32(r.Data)); code != 0 {
+				return unix.Errno(-code)
+			}
+			return nil
+		}
+	}
+}
+
+// narrateIDMaps shows what os/exec wrote while it started cmd: between
+// clone and the child's execve, it writes the child's uid_map, setgroups
+// and gid_map (syscall/exec_linux.go) while the child waits on a pipe of
+// its own. cmd.Start returns only once they succeeded, so each is shown
+// with its result, 0, after the clone that preceded it.
+func narrateIDMaps(cmd *exec.Cmd) {
+	attr := cmd.SysProcAttr
+	setgroups := "deny"
+	if attr.GidMappingsEnableSetgroups {
+		setgroups = "allow"
+	}
+	writes := []struct{ file, value string }{
+		{"uid_map", idMapText(attr.UidMappings)},
+		{"setgroups", setgroups},
+		{"gid_map", idMapText(attr.GidMappings)},
+	}
+	for _, w := range writes {
+		call := fmt.Sprintf("write /proc/%d/%s <- %s", cmd.Process.Pid, w.file, cString(w.value))
+		_ = narrate(call, func() error { return nil })
+	}
+}
+
+// idMapText is a map as os/exec writes it: one "inside outside count" line
+// per range.
+func idMapText(maps []syscall.SysProcIDMap) string {
+	var b strings.Builder
+	for _, m := range maps {
+		fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+	}
+	return b.String()
+}
+
+// The cgroup wrappers. A cgroup is a directory of a special filesystem:
+// making one is mkdir, setting a limit is writing a number into a file of
+// it, and the kernel's counts are read from its files.
+
+var fsTypeNames = map[int64]string{
+	unix.CGROUP2_SUPER_MAGIC:   "CGROUP2_SUPER_MAGIC",
+	unix.CGROUP_SUPER_MAGIC:    "CGROUP_SUPER_MAGIC",
+	unix.TMPFS_MAGIC:           "TMPFS_MAGIC",
+	unix.SYSFS_MAGIC:           "SYSFS_MAGIC",
+	unix.OVERLAYFS_SUPER_MAGIC: "OVERLAYFS_SUPER_MAGIC",
+	unix.EXT4_SUPER_MAGIC:      "EXT2_SUPER_MAGIC", // ext2, ext3 and ext4 share it
+	unix.XFS_SUPER_MAGIC:       "XFS_SUPER_MAGIC",
+	unix.BTRFS_SUPER_MAGIC:     "BTRFS_SUPER_MAGIC",
+}
+
+// statfs returns the type of the filesystem at path, its magic number.
+func statfs(path string) (int64, error) {
+	var st unix.Statfs_t
+	err := unix.Statfs(path, &st)
+	name, known := fsTypeNames[int64(st.Type)]
+	if !known {
+		name = fmt.Sprintf("%#x", st.Type)
+	}
+	// Printed once made, as strace does, to show what the kernel filled in.
+	call := fmt.Sprintf("statfs(%s, {f_type=%s, ...})", cString(path), name)
+	if err != nil {
+		call = fmt.Sprintf("statfs(%s, buf)", cString(path))
+	}
+	if err := narrate(call, func() error { return err }); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	return int64(st.Type), nil
+}
+
+func mkdirCgroup(path string) error {
+	err := narrate(fmt.Sprintf("mkdir(%s, 0755)", cString(path)), func() error { return unix.Mkdir(path, 0o755) })
+	if err != nil {
+		return fmt.Errorf("mkdir %s: %w", path, err)
+	}
+	return nil
+}
+
+func rmdirCgroup(path string) error {
+	err := narrate(fmt.Sprintf("rmdir(%s)", cString(path)), func() error { return unix.Rmdir(path) })
+	if err != nil {
+		return fmt.Errorf("rmdir %s: %w", path, err)
+	}
+	return nil
+}
+
+// openDir opens a directory, to lock it or to hand it to clone3.
+func openDir(path string) (*os.File, error) {
+	flags := unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	call := fmt.Sprintf("open(%s, O_RDONLY|O_DIRECTORY|O_CLOEXEC)", cString(path))
+	fd, err := narrateValue(call, func() (int, error) { return unix.Open(path, flags, 0) })
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+var flockNames = []flagName{
+	{unix.LOCK_SH, "LOCK_SH"},
+	{unix.LOCK_EX, "LOCK_EX"},
+	{unix.LOCK_NB, "LOCK_NB"},
+	{unix.LOCK_UN, "LOCK_UN"},
+}
+
+// flock locks the open file f; the kernel drops the lock when the last
+// descriptor of it closes, also when its process is killed.
+func flock(f *os.File, how int) error {
+	call := fmt.Sprintf("flock(%d, %s)", f.Fd(), flagString(uintptr(how), flockNames))
+	err := narrate(call, func() error { return unix.Flock(int(f.Fd()), how) })
+	if err != nil {
+		return fmt.Errorf("flock %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+// writeCgroupFile writes value into a control file, in one write(2) as
+// the kernel wants it: "write PATH <- VALUE".
+func writeCgroupFile(path, value string) error {
+	call := fmt.Sprintf("write %s <- %s", path, cString(value))
+	err := narrate(call, func() error { return os.WriteFile(path, []byte(value), 0o644) })
+	if err != nil {
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
+	}
+	return nil
+}
+
+// readCgroupFile reads a control file and shows what the kernel wrote in
+// it: "read PATH -> VALUE".
+func readCgroupFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	text := strings.TrimSpace(string(b))
+	if err != nil {
+		narrate("read "+path, func() error { return err })
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	if !narrator.quiet {
+		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  read %s -> %s\n", path, cString(text))
+	}
+	return text, nil
+}
+
+// startProcessInCgroup starts cmd as startProcess does, but with clone3(2)
+// and CLONE_INTO_CGROUP, so the kernel creates the process in the cgroup
+// whose directory dir is: it never runs anywhere else.
+func startProcessInCgroup(cmd *exec.Cmd, dir *os.File) error {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &unix.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = int(dir.Fd())
+	names := append(cloneFlagNames[:len(cloneFlagNames):len(cloneFlagNames)], flagName{unix.CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"})
+	flags := flagString(cmd.SysProcAttr.Cloneflags|unix.CLONE_INTO_CGROUP, names)
+	note := " /* Go adds CLONE_VM|CLONE_VFORK */"
+	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		note = ""
+	}
+	call := fmt.Sprintf("clone3({flags=%s, exit_signal=SIGCHLD, cgroup=%d}%s, 88)", flags, dir.Fd(), note)
+	_, err := narrateValue(call, func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	})
+	return err
+}
+
+func killProcess(pid int, sig unix.Signal) error {
+	call := fmt.Sprintf("kill(%d, %s)", pid, unix.SignalName(sig))
+	err := narrate(call, func() error { return unix.Kill(pid, sig) })
+	if err != nil {
+		return fmt.Errorf("kill %d: %w", pid, err)
+	}
+	return nil
+}
+
+// Layers: the calls that store image layers.
+
+// show prints a line of what the last explained step found, such as a
+// change the container made, in the step's color.
+func show(format string, args ...any) {
+	if narrator.quiet {
+		return
+	}
+	color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  "+format+"\n", args...)
+}
+
+// fileTypeNames are the S_IF* names of the file types mknod makes.
+var fileTypeNames = map[uint32]string{
+	unix.S_IFCHR:  "S_IFCHR",
+	unix.S_IFBLK:  "S_IFBLK",
+	unix.S_IFIFO:  "S_IFIFO",
+	unix.S_IFREG:  "S_IFREG",
+	unix.S_IFSOCK: "S_IFSOCK",
+}
+
+// modeString prints a mode as strace does: S_IFCHR|0644.
+func modeString(mode uint32) string {
+	s := fmt.Sprintf("%#03o", mode&0o7777)
+	if name, ok := fileTypeNames[mode&unix.S_IFMT]; ok {
+		s = name + "|" + s
+	}
+	return s
+}
+
+// mknod makes a device node; an overlayfs whiteout is a character device
+// with device number 0/0.
+func mknod(path string, mode uint32, dev uint64) error {
+	call := fmt.Sprintf("mknod(%s, %s, makedev(%d, %d))", cString(path), modeString(mode), unix.Major(dev), unix.Minor(dev))
+	err := narrate(call, func() error { return unix.Mknod(path, mode, int(dev)) })
+	if err != nil {
+		return fmt.Errorf("mknod %s: %w", path, err)
+	}
+	return nil
+}
+
+// lsetxattr sets an extended attribute of path itself, never of a
+// symlink's target: user.overlay.opaque, or the xattrs a layer carries.
+func lsetxattr(path, name, value string) error {
+	call := fmt.Sprintf("lsetxattr(%s, %s, %s, %d, 0)", cString(path), cString(name), cString(value), len(value))
+	err := narrate(call, func() error { return unix.Lsetxattr(path, name, []byte(value), 0) })
+	if err != nil {
+		return fmt.Errorf("setxattr %s on %s: %w", name, path, err)
+	}
+	return nil
+}

@@ -48,6 +48,9 @@ func (e *execCmd) Run(g *cli) error {
 	if e.TTY && e.Interactive && !sys.IsTerminal(int(os.Stdin.Fd())) {
 		return errors.New("-it needs a terminal on stdin, and this is not one; drop -t, or run from a terminal")
 	}
+	if err := sys.CloseInheritedFiles(); err != nil {
+		return err
+	}
 	store, err := g.openStore()
 	if err != nil {
 		return err

@@ -79,6 +79,9 @@ func (r *runCmd) Run(g *cli) error {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
 		return exitCode(exitNotFound)
 	}
+	if err := sys.CloseInheritedFiles(); err != nil {
+		return err
+	}
 	store, err := g.openStore()
 	if err != nil {
 		return err

@@ -615,6 +615,7 @@ func TestDocs(t *testing.T) {
 		}
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			requireRoot(t)
+			requireBusyboxRootfs(t)
 			got := runChapterUntilSame(t, blocks)
 			for i, b := range blocks {
 				if *update {
@@ -635,6 +636,17 @@ func TestDocs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// requireBusyboxRootfs fails t unless the tests' rootfs is the busybox
+// one: the chapters show busybox's output (its ps, its ls), and a rootfs
+// built from the host's binaries prints other things, which -update would
+// write into every chapter.
+func requireBusyboxRootfs(t *testing.T) {
+	t.Helper()
+	if _, err := os.Lstat(filepath.Join(sharedRootfs(t), "bin/busybox")); err != nil {
+		t.Fatal("the chapters are transcripts of runs on a busybox rootfs, and this machine has no busybox-static, so the tests' rootfs was built from the host's binaries: apt install busybox-static")
 	}
 }
 

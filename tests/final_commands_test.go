@@ -177,6 +177,11 @@ func TestFinalExec(t *testing.T) {
 			if r := f.boxWith(runOptions{stdin: "piped\n"}, "exec", "-i", "target", "cat"); strings.TrimSpace(r.stdout) != "piped" {
 				t.Errorf("exec -i cat printed %q, want piped", r.stdout)
 			}
+			extra, written := inheritedCanary(t)
+			r = f.boxWith(runOptions{extraFiles: extra}, "exec", "target", "sh", "-c", writeInheritedFile)
+			if got := written(); got != "" || strings.TrimSpace(r.stdout) != "refused" {
+				t.Errorf("exec's command wrote %q to a file the runtime inherited at fd %d (it said %q), want nothing", got, inheritedFileFD, r.stdout)
+			}
 		})
 	}
 }

@@ -71,6 +71,7 @@ func rawFinal(t testing.TB, o runOptions, args ...string) result {
 	cmd.Stdin = strings.NewReader(o.stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.ExtraFiles = o.extraFiles
 	if o.credential != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.credential}
 	}

@@ -36,6 +36,7 @@ func (r result) String() string {
 type runOptions struct {
 	stdin      string
 	credential *syscall.Credential // run as this user instead of root
+	extraFiles []*os.File          // open in the binary as fd 3, 4, ... (nil: closed)
 }
 
 // run runs step's binary with args and returns its output and exit code.
@@ -58,6 +59,7 @@ func runWith(t testing.TB, step string, o runOptions, args ...string) result {
 	cmd.Stdin = strings.NewReader(o.stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.ExtraFiles = o.extraFiles
 	if o.credential != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.credential}
 	}

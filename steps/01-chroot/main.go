@@ -129,6 +129,9 @@ func (r *runCmd) Run(c *cli) error {
 		// If we die, the kernel kills the container's first process.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if err := closeInheritedFiles(); err != nil {
+		return err
+	}
 	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program, which chroots and then runs the command.")
 	if err := startProcess(child); err != nil {

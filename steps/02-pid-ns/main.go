@@ -132,6 +132,9 @@ func (r *runCmd) Run(c *cli) error {
 		// it the whole PID namespace: nothing outlives the runtime.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if err := closeInheritedFiles(); err != nil {
+		return err
+	}
 	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in a new PID namespace.")
 	if err := startProcess(child); err != nil {

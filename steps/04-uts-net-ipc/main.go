@@ -174,6 +174,9 @@ func (r *runCmd) Run(c *cli) error {
 		// it the whole PID namespace: nothing outlives the runtime.
 		Pdeathsig: syscall.SIGKILL,
 	}
+	if err := closeInheritedFiles(); err != nil {
+		return err
+	}
 	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in new PID, mount, UTS, network and IPC namespaces.")
 	err = startProcess(child)

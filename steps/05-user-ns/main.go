@@ -207,6 +207,9 @@ func (r *runCmd) Run(c *cli) error {
 		Pdeathsig: syscall.SIGKILL,
 	}
 	explainRootfsOwner(rootfs, users)
+	if err := closeInheritedFiles(); err != nil {
+		return err
+	}
 	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in new user, PID, mount, UTS, network and IPC namespaces.")
 	err = startProcess(child)

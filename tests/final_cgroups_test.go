@@ -624,6 +624,7 @@ func v2Guest(bin string) int {
 	check("CPU throttled at --cpus", g.cpuThrottled)
 	check("pause freezes (cgroup.freeze), unpause thaws", g.pause)
 	check("exec joins the container's cgroup", g.execJoins)
+	check("the device allowlist (an eBPF program) refuses mknod outside it", g.deviceAllowlist)
 	check("docker-like cgroup namespace: processes moved to a leaf", func() error { return v2DockerLike(bin) })
 	check("nothing left under box", func() error { return v2NothingLeft("/sys/fs/cgroup/box") })
 	result := "PASS"
@@ -652,7 +653,7 @@ func v2BuildRootfs() error {
 	if err := os.WriteFile(filepath.Join(v2Rootfs, "bin/busybox"), b, 0o755); err != nil {
 		return err
 	}
-	for _, applet := range []string{"sh", "true", "tail", "sleep", "cat", "echo", "mkfifo"} {
+	for _, applet := range []string{"sh", "true", "tail", "sleep", "cat", "echo", "mkfifo", "mknod", "rm"} {
 		if err := os.Symlink("busybox", filepath.Join(v2Rootfs, "bin", applet)); err != nil {
 			return err
 		}
@@ -834,6 +835,19 @@ func (g v2Box) execJoins() error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// deviceAllowlist runs the device probe of TestFinalSecureByDefault with
+// --userns host, where only the allowlist stops root from making a node.
+func (g v2Box) deviceAllowlist() error {
+	out, err := g.must("run", "--rm", "--userns", "host", "--rootfs", v2Rootfs, "sh", "-c", deviceNodeProbe)
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(out); got != deviceNodeRefused {
+		return fmt.Errorf("the probe printed %q, want %q", got, deviceNodeRefused)
 	}
 	return nil
 }

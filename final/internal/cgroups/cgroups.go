@@ -56,6 +56,15 @@ type Cgroup struct {
 	locks []*os.File
 }
 
+// dirFD is the descriptor of the i-th directory, open while the runtime
+// holds its lock, or -1 when it is not open (a cgroup read from state).
+func (cg *Cgroup) dirFD(i int) int {
+	if i >= len(cg.locks) || cg.locks[i] == nil {
+		return -1
+	}
+	return int(cg.locks[i].Fd())
+}
+
 // Dir is one directory of a container's cgroup.
 type Dir struct {
 	Path        string   `json:"path"`

@@ -145,7 +145,27 @@ func (v2) configure(cg *Cgroup, l Limits, devices []Device) error {
 		}
 	}
 	if len(devices) > 0 {
-		narrate.Explain(narrate.Security, "cgroup v2 has no devices.allow: its device allowlist is an eBPF program, not loaded here; the container's /dev is the allowlist.")
+		return allowDevices(cg, devices)
+	}
+	return nil
+}
+
+// allowDevices loads the device allowlist as an eBPF program and attaches
+// it to the cgroup. Where the kernel will not have it (a parent's program
+// that allows no other, a kernel without BPF), the container's /dev, a
+// tmpfs holding only the allowed nodes, remains the allowlist: the run goes
+// on and the narration says so.
+func allowDevices(cg *Cgroup, devices []Device) error {
+	narrate.Explain(narrate.Security, "cgroup v2 has no devices.allow: load the device allowlist as an eBPF program, which the kernel runs at every open(2) and mknod(2) of a device node in this cgroup. It allows %d devices and refuses the rest (EPERM).", len(devices))
+	prog, err := sys.LoadDeviceProgram(deviceProgram(devices), deviceLicense)
+	if err != nil {
+		narrate.Explain(narrate.Security, "The kernel refused the program (%v): the container's /dev is the only device allowlist.", err)
+		return nil
+	}
+	defer sys.Close(prog) // attached, the program lives as long as the cgroup
+	narrate.Explain(narrate.Security, "Attach it to the container's cgroup, alongside any program a parent cgroup has.")
+	if err := sys.AttachDeviceProgram(cg.dirFD(0), prog); err != nil {
+		narrate.Explain(narrate.Security, "The kernel refused to attach it (%v): the container's /dev is the only device allowlist.", err)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ func main() {
 func programName() string { return filepath.Base(os.Args[0]) }
 
 func (r *runCmd) Run(c *cli) error {
+	// From the start, so that a Ctrl-C during the setup reaches the
+	// container once it runs instead of killing this program halfway.
+	signals := catchSignals()
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: use sudo, or a container started with --privileged")
 	}
@@ -132,7 +135,6 @@ func (r *runCmd) Run(c *cli) error {
 	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
-	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program, which chroots and then runs the command.")
 	if err := startProcess(child); err != nil {
 		return fmt.Errorf("start container process: %w", err)

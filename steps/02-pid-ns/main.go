@@ -89,6 +89,9 @@ func main() {
 func programName() string { return filepath.Base(os.Args[0]) }
 
 func (r *runCmd) Run(c *cli) error {
+	// From the start, so that a Ctrl-C during the setup reaches the
+	// container once it runs instead of killing this program halfway.
+	signals := catchSignals()
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: use sudo, or a container started with --privileged")
 	}
@@ -135,7 +138,6 @@ func (r *runCmd) Run(c *cli) error {
 	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
-	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in a new PID namespace.")
 	if err := startProcess(child); err != nil {
 		return fmt.Errorf("start container process: %w", err)

@@ -95,6 +95,9 @@ func main() {
 func programName() string { return filepath.Base(os.Args[0]) }
 
 func (r *runCmd) Run(c *cli) error {
+	// From the start, so that a Ctrl-C during the setup reaches the
+	// container once it runs instead of killing this program halfway.
+	signals := catchSignals()
 	if os.Geteuid() != 0 {
 		return errors.New("run needs root: use sudo, or a container started with --privileged")
 	}
@@ -177,7 +180,6 @@ func (r *runCmd) Run(c *cli) error {
 	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
-	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in new PID, mount, UTS, network and IPC namespaces.")
 	err = startProcess(child)
 	syncRead.Close()

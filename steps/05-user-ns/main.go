@@ -96,6 +96,9 @@ func main() {
 func programName() string { return filepath.Base(os.Args[0]) }
 
 func (r *runCmd) Run(c *cli) error {
+	// From the start, so that a Ctrl-C during the setup reaches the
+	// container once it runs instead of killing this program halfway.
+	signals := catchSignals()
 	users, err := planUserNamespace(r.UsernsMap)
 	if err != nil {
 		return err
@@ -210,7 +213,6 @@ func (r *runCmd) Run(c *cli) error {
 	if err := closeInheritedFiles(); err != nil {
 		return err
 	}
-	signals := catchSignals()
 	explain(featProcess, "Start the container process: a copy of this program in new user, PID, mount, UTS, network and IPC namespaces.")
 	err = startProcess(child)
 	syncRead.Close()

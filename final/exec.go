@@ -167,6 +167,11 @@ func (e *execCmd) runInside(c *state.Container, kinds []namespaces.Kind, path st
 	if err := security.DropPrivileges(); err != nil {
 		return 0, err
 	}
+	if !c.Config.Unconfined {
+		if err := security.InstallSyscallFilter(); err != nil {
+			return 0, err
+		}
+	}
 	narrate.Explain(narrate.Process, "Start the command from this thread: it is created inside every namespace the thread joined.")
 	_, err := sys.StartProcess(cmd, "setsid(); chdir("+sys.C(dir)+"); execve("+sys.C(path)+", ...)")
 	if err != nil {

@@ -156,6 +156,11 @@ func setupContainer(spec initSpec) (*container, error) {
 	if err := security.DropPrivileges(); err != nil {
 		return nil, err
 	}
+	if !cfg.Unconfined {
+		if err := security.InstallSyscallFilter(); err != nil {
+			return nil, err
+		}
+	}
 	path, err := findCommand("/", cfg.Command[0], envValue(cfg.Env, "PATH"))
 	if err != nil {
 		return nil, statusError{exitNotFound, err}

@@ -37,6 +37,7 @@ type inspection struct {
 	Workdir    string            `json:"Workdir"`
 	Volumes    []state.Volume    `json:"Volumes"`
 	ReadOnly   bool              `json:"ReadOnly"`
+	Seccomp    string            `json:"Seccomp"` // "default" (the syscall filter) or "unconfined"
 	TTY        bool              `json:"Tty"`
 	Init       bool              `json:"Init"`
 	Network    string            `json:"Network"`
@@ -78,7 +79,10 @@ func inspect(c *state.Container) inspection {
 		Command: c.Config.Command, Rootfs: c.Config.Rootfs, Image: c.Config.Image, Layers: c.Config.Layers,
 		Hostname: c.Config.Hostname, Env: c.Config.Env, Workdir: c.Config.Workdir, Volumes: c.Config.Volumes,
 		ReadOnly: c.Config.ReadOnly, TTY: c.Config.TTY, Init: !c.Config.NoInit, Network: c.Config.Network,
-		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir()}
+		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default"}
+	if c.Config.Unconfined {
+		in.Seccomp = "unconfined"
+	}
 	if !c.Started.IsZero() {
 		in.Started = &c.Started
 	}

@@ -33,6 +33,7 @@ type runCmd struct {
 	UsernsMap   string        `name:"userns-map" placeholder:"HOSTID:SIZE" help:"Map container uids and gids 0..SIZE-1 to host ids from HOSTID (default 100000:65536)."`
 	Userns      string        `name:"userns" enum:",host" default:"" placeholder:"host" help:"host: no user namespace, so root inside is root on the host (less safe)."`
 	Rootfs      string        `placeholder:"DIR" help:"Run on this root filesystem directory instead of an image."`
+	SecurityOpt []string      `name:"security-opt" sep:"none" placeholder:"seccomp=unconfined" help:"seccomp=unconfined: no syscall filter (unshare, keyctl, io_uring... work again)."`
 	Network     networkFlags  `embed:""`
 	Resources   resourceFlags `embed:""`
 	Args        []string      `arg:"" optional:"" passthrough:"partial" name:"cmd" help:"IMAGE CMD [ARG...], or with --rootfs: CMD [ARG...]."`
@@ -102,6 +103,12 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 		Workdir: "/", Hostname: r.Hostname, ReadOnly: r.ReadOnly, TTY: r.TTY,
 		Interactive: r.Interactive, NoInit: r.NoInit, Detach: r.Detach, AutoRemove: r.Rm,
 		Namespaces: append([]string(nil), namespaces.Default...), Network: "none",
+	}
+	for _, opt := range r.SecurityOpt {
+		if opt != "seccomp=unconfined" {
+			return cfg, fmt.Errorf("--security-opt %q is not supported: the one option is seccomp=unconfined", opt)
+		}
+		cfg.Unconfined = true
 	}
 	if r.Userns == "host" {
 		if r.UsernsMap != "" {

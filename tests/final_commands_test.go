@@ -160,14 +160,14 @@ func TestFinalExec(t *testing.T) {
 			}
 			f.detached(append(args, "sleep", "4713")...)
 			in := f.inspect("target")
-			script := `for n in user ipc uts net cgroup pid mnt; do readlink /proc/self/ns/$n; done; hostname; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; echo $E; pwd`
+			script := `for n in user ipc uts net cgroup pid mnt; do readlink /proc/self/ns/$n; done; hostname; grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; echo $E; pwd`
 			r := f.mustBox("exec", "-e", "E=from-exec", "-w", "/tmp", "target", "sh", "-c", script)
 			lines := nonEmptyLines(r.stdout)
 			want := []string{}
 			for _, n := range []string{"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"} {
 				want = append(want, fmt.Sprintf("%s:[%d]", n, nsInodes(t, in.Pid)[n]))
 			}
-			want = append(want, "inside", "CapEff:\t00000000a80425fb", "NoNewPrivs:\t1", "from-exec", "/tmp")
+			want = append(want, "inside", "CapEff:\t00000000a80425fb", "NoNewPrivs:\t1", "Seccomp:\t2", "from-exec", "/tmp")
 			if diff := cmp.Diff(want, lines); diff != "" {
 				t.Errorf("exec's view mismatch (-want +got):\n%s", diff)
 			}

@@ -6,6 +6,7 @@ package tests
 // the chroot escape that works against step 01.
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,8 @@ func TestFinalSecureByDefault(t *testing.T) {
 				{"capabilities are docker's default set", `grep CapEff /proc/self/status`, "CapEff:\t" + dockerDefaultCapEff, false},
 				{"bounding set too", `grep CapBnd /proc/self/status`, "CapBnd:\t" + dockerDefaultCapEff, false},
 				{"no_new_privs", `grep NoNewPrivs /proc/self/status`, "NoNewPrivs:\t1", false},
+				{"a syscall filter", `grep '^Seccomp:' /proc/self/status`, "Seccomp:\t2", false},
+				{"the filter refuses new namespaces", `unshare -U true 2>&1; echo "exit $?"; unshare -n true 2>&1; echo "exit $?"`, "unshare: unshare(0x10000000): Operation not permitted\nexit 1\nunshare: unshare(0x40000000): Operation not permitted\nexit 1", false},
 				{"/proc/sys is read-only", `echo evil > /proc/sys/kernel/hostname && echo WROTE || echo refused`, "refused", false},
 				{"/sys is read-only", `touch /sys/kernel/x 2>/dev/null || echo refused; mount | grep -q '^sysfs on /sys type sysfs (ro,' && echo ro`, "refused\nro", false},
 				{"no mounting", `mount -t tmpfs none /mnt 2>/dev/null && echo MOUNTED || echo refused`, "refused", false},
@@ -107,6 +110,36 @@ func TestFinalSecureByDefault(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestFinalSeccompUnconfined shows that the filter is what refuses a new
+// user namespace: with --security-opt seccomp=unconfined, the same
+// command makes one, and inspect says which profile a container has.
+func TestFinalSeccompUnconfined(t *testing.T) {
+	f := newFinal(t)
+	for _, userns := range []string{"default", "host"} {
+		args := []string{"run", "--rm", "--security-opt", "seccomp=unconfined", "--rootfs", sharedRootfs(t)}
+		if userns == "host" {
+			args = append(args, "--userns", "host")
+		}
+		r := f.box(append(args, "sh", "-c", `grep '^Seccomp:' /proc/self/status; unshare -U true 2>&1; echo "exit $?"`)...)
+		if diff := cmp.Diff("Seccomp:\t0\nexit 0", strings.TrimSpace(r.stdout)); diff != "" {
+			t.Errorf("userns %s, unconfined: mismatch (-want +got):\n%s\n%s", userns, diff, r)
+		}
+	}
+	for _, tc := range []struct {
+		opts []string
+		want string
+	}{
+		{nil, "default"},
+		{[]string{"--security-opt", "seccomp=unconfined"}, "unconfined"},
+	} {
+		id := f.detached(append(append(tc.opts, "--rootfs", sharedRootfs(t)), "sleep", "60")...)
+		var in []struct{ Seccomp string }
+		if err := json.Unmarshal([]byte(f.mustBox("inspect", id).stdout), &in); err != nil || len(in) != 1 || in[0].Seccomp != tc.want {
+			t.Errorf("inspect %v: Seccomp %+v (%v), want %q", tc.opts, in, err, tc.want)
+		}
 	}
 }
 

@@ -1,12 +1,14 @@
 // Package security takes from the container what it does not need, as
 // docker does by default: most capabilities, the right to gain privileges
-// through execve, the kernel files in /proc and /sys that reveal or change
-// the host, and every device but a few.
+// through execve, the system calls no container needs, the kernel files in
+// /proc and /sys that reveal or change the host, and every device but a
+// few.
 //
 // Namespaces hide things; this package removes powers. A container's root
 // is the host's root (without a user namespace), so what stops it from
 // loading a kernel module, remounting /proc/sys, or opening the host's
-// disk is only this: capabilities(7), no_new_privs, and the mounts below.
+// disk is only this: capabilities(7), no_new_privs, the seccomp(2)
+// filter, and the mounts below.
 package security
 
 import (

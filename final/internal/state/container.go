@@ -69,8 +69,10 @@ type Config struct {
 	TTY         bool     `json:"tty,omitempty"`
 	Interactive bool     `json:"interactive,omitempty"`
 	NoInit      bool     `json:"noInit,omitempty"`
-	Detach      bool     `json:"detach,omitempty"`
-	AutoRemove  bool     `json:"autoRemove,omitempty"`
+	// Unconfined is --security-opt seccomp=unconfined: no syscall filter.
+	Unconfined bool `json:"seccompUnconfined,omitempty"`
+	Detach     bool `json:"detach,omitempty"`
+	AutoRemove bool `json:"autoRemove,omitempty"`
 	// Namespaces are the kinds the container gets, by their /proc/PID/ns name.
 	Namespaces []string `json:"namespaces"`
 	// IDMap maps container uids and gids 0..Size-1 to host ids HostID..,

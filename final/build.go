@@ -93,7 +93,8 @@ func runBuildStep(g *cli, s *image.Store, img image.Image, ins dockerfile.Instru
 	if err != nil {
 		return image.Layer{}, false, err
 	}
-	ctx, err := parser.Parse(append(append(g.globalArgs(), "run", "--rm", ref), ins.Args...))
+	// RUN ignores ENTRYPOINT, as in docker: --entrypoint= clears it.
+	ctx, err := parser.Parse(append(append(g.globalArgs(), "run", "--rm", "--entrypoint=", ref), ins.Args...))
 	if err != nil {
 		return image.Layer{}, false, fmt.Errorf("run: %w", err)
 	}

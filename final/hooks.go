@@ -67,8 +67,9 @@ var freezer func(c *state.Container, freeze bool) error
 var errNoFreezer = errors.New("pause needs cgroups (the freezer), which this build does not have yet")
 
 // imageRootfs resolves run's IMAGE argument to a root filesystem, filling
-// c.Rootfs, c.Image and c.Layers; the image store sets it.
-var imageRootfs func(g *cli, image string, c *state.Config) error
+// c.Rootfs, c.Image, c.Layers and the image's defaults (c.Command is its
+// CMD), and returns the image's ENTRYPOINT; the image store sets it.
+var imageRootfs func(g *cli, image string, c *state.Config) (entrypoint []string, err error)
 
 // createPlugins runs Create of every plugin; on failure it removes what the
 // earlier ones made.

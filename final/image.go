@@ -33,26 +33,26 @@ func init() {
 
 // resolveImage fills what run takes from an image: the layers, the mount
 // point of the container's root (under a new mount ID: the container has
-// no ID yet), the environment, the working directory and the command
-// (ENTRYPOINT and CMD) to run when none is given.
-func resolveImage(g *cli, ref string, cfg *state.Config) error {
+// no ID yet), the environment, the working directory and CMD, the command
+// when none is given; it returns ENTRYPOINT, which run puts in front.
+func resolveImage(g *cli, ref string, cfg *state.Config) ([]string, error) {
 	s, err := image.Open(g.Store)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	img, err := lookupImage(s, ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cfg.Image = img.Name
 	cfg.Layers = img.Digests()
 	cfg.Rootfs = s.NewRoot().Rootfs()
 	cfg.Env = append([]string(nil), img.Config.Env...)
-	cfg.Command = append(append([]string(nil), img.Config.Entrypoint...), img.Config.Cmd...)
+	cfg.Command = append([]string(nil), img.Config.Cmd...)
 	if img.Config.WorkingDir != "" {
 		cfg.Workdir = img.Config.WorkingDir
 	}
-	return nil
+	return append([]string(nil), img.Config.Entrypoint...), nil
 }
 
 // buildImages are the images of build's steps so far, by the name the

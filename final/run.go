@@ -33,6 +33,7 @@ type runCmd struct {
 	UsernsMap   string        `name:"userns-map" placeholder:"HOSTID:SIZE" help:"Map container uids and gids 0..SIZE-1 to host ids from HOSTID (default 100000:65536)."`
 	Userns      string        `name:"userns" enum:",host" default:"" placeholder:"host" help:"host: no user namespace, so root inside is root on the host (less safe)."`
 	Rootfs      string        `placeholder:"DIR" help:"Run on this root filesystem directory instead of an image."`
+	Entrypoint  *string       `placeholder:"CMD" help:"Run CMD instead of the image's ENTRYPOINT (\"\" for none); the image's CMD is then not used."`
 	SecurityOpt []string      `name:"security-opt" sep:"none" placeholder:"seccomp=unconfined" help:"seccomp=unconfined: no syscall filter (unshare, keyctl, io_uring... work again)."`
 	Network     networkFlags  `embed:""`
 	Resources   resourceFlags `embed:""`
@@ -136,18 +137,30 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 		if imageRootfs == nil {
 			return cfg, fmt.Errorf("%q: images come with the image store, not in this build; run on a directory with --rootfs DIR", args[0])
 		}
-		if err := imageRootfs(g, args[0], &cfg); err != nil {
+		entrypoint, err := imageRootfs(g, args[0], &cfg)
+		if err != nil {
 			return cfg, err
 		}
-		args = args[1:]
-		if len(args) == 0 {
-			// No command: the image's own (ENTRYPOINT and CMD), as docker does.
-			if len(cfg.Command) == 0 {
-				return cfg, fmt.Errorf("image %s has no CMD; give the command: run %s sh", cfg.Image, cfg.Image)
+		if r.Entrypoint != nil {
+			entrypoint = nil // --entrypoint "" runs the command alone
+			if *r.Entrypoint != "" {
+				entrypoint = []string{*r.Entrypoint}
 			}
+		}
+		// As docker does: ENTRYPOINT, then the command given, or else the
+		// image's CMD (which --entrypoint drops, as in docker).
+		args = args[1:]
+		if len(args) == 0 && r.Entrypoint == nil {
 			args = cfg.Command
 		}
+		args = append(entrypoint, args...)
+		if len(args) == 0 {
+			return cfg, fmt.Errorf("image %s has no ENTRYPOINT or CMD; give the command: run %s sh", cfg.Image, cfg.Image)
+		}
 	} else {
+		if r.Entrypoint != nil {
+			return cfg, errors.New("--entrypoint needs an image; with --rootfs, give the whole command")
+		}
 		dir, err := filepath.Abs(r.Rootfs)
 		if err != nil {
 			return cfg, fmt.Errorf("rootfs %s: %w", r.Rootfs, err)

@@ -44,6 +44,7 @@ func TestFinalBadInput(t *testing.T) {
 		{name: "userns map of host root", args: []string{"run", "--userns-map", "0:65536", "--rootfs", rootfs, "true"}, want: "root inside root on the host"},
 		{name: "userns map syntax", args: []string{"run", "--userns-map", "lots", "--rootfs", rootfs, "true"}, want: "want HOSTID:SIZE"},
 		{name: "unknown security option", args: []string{"run", "--security-opt", "apparmor=unconfined", "--rootfs", rootfs, "true"}, want: "the one option is seccomp=unconfined"},
+		{name: "--entrypoint without an image", args: []string{"run", "--entrypoint", "sh", "--rootfs", rootfs, "true"}, want: "--entrypoint needs an image"},
 		{name: "-it without a terminal", args: []string{"run", "-it", "--rootfs", rootfs, "sh"}, want: "needs a terminal"},
 		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--rootfs", rootfs, "true"}, want: "unknown flag"},
 		{name: "unknown command", args: []string{"launch"}, want: "unexpected argument"},

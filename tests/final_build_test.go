@@ -179,6 +179,29 @@ func TestFinalBuild(t *testing.T) {
 	if r = d.mustBox(t, "run", "more"); r.stdout != "built\nmore\n" {
 		t.Errorf("run more: got %q", r.stdout)
 	}
+
+	// ENTRYPOINT, as docker composes it: the entrypoint, then the command
+	// given or else CMD; a new ENTRYPOINT drops an inherited CMD but keeps
+	// one set before it in the same Dockerfile; RUN ignores it.
+	d.mustBox(t, "build", "-t", "greeter", fbuildContext(t, "FROM hello:1\nENTRYPOINT [\"/bin/echo\", \"hello,\"]\nRUN echo run-ignores-it > /opt/run\n"))
+	d.mustBox(t, "build", "-t", "greeter2", fbuildContext(t, "FROM hello:1\nCMD [\"world\"]\nENTRYPOINT [\"/bin/echo\", \"hello,\"]\n"))
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"greeter"}, "hello,\n"},
+		{[]string{"greeter", "you", "there"}, "hello, you there\n"},
+		{[]string{"greeter2"}, "hello, world\n"},
+		{[]string{"--entrypoint", "cat", "greeter", "/opt/run"}, "run-ignores-it\n"},
+		{[]string{"--entrypoint=", "greeter2", "echo", "alone"}, "alone\n"},
+	} {
+		if r := d.mustBox(t, append([]string{"run", "--rm"}, tc.args...)...); r.stdout != tc.want {
+			t.Errorf("run %v: got %q, want %q", tc.args, r.stdout, tc.want)
+		}
+	}
+	if r := d.box(t, "run", "--rm", "--entrypoint=", "greeter"); r.code == 0 || !strings.Contains(r.stderr, "has no ENTRYPOINT or CMD") {
+		t.Errorf("run --entrypoint= of an image without CMD should fail naming it: %s", r)
+	}
 	for _, s := range stores {
 		s.noLeftovers(t)
 	}

@@ -30,6 +30,9 @@ type Builder struct {
 
 	img   Image
 	added []string // layers this build added to the store
+	// cmdSetHere says whether CMD was set since the last FROM: ENTRYPOINT
+	// keeps such a CMD and drops an inherited one.
+	cmdSetHere bool
 }
 
 // Build runs the instructions and stores the image as name.
@@ -75,6 +78,14 @@ func (b *Builder) step(ins dockerfile.Instruction) error {
 		b.img.Config.WorkingDir = b.resolve(ins.Args[0])
 	case "CMD":
 		b.img.Config.Cmd = ins.Args
+		b.cmdSetHere = true
+	case "ENTRYPOINT":
+		// As docker does: a new ENTRYPOINT drops the CMD inherited from
+		// FROM, which was written for the old one.
+		if !b.cmdSetHere {
+			b.img.Config.Cmd = nil
+		}
+		b.img.Config.Entrypoint = ins.Args
 	case "ADD", "COPY":
 		return b.addFiles(ins)
 	case "RUN":
@@ -99,6 +110,7 @@ func (b *Builder) record(ins dockerfile.Instruction, l *Layer) {
 
 // from starts from nothing, or from an image of the store.
 func (b *Builder) from(ins dockerfile.Instruction) error {
+	b.cmdSetHere = false
 	if ins.Args[0] == "scratch" {
 		b.img = Image{}
 		fmt.Fprintf(b.Out, " ---> an empty image\n")

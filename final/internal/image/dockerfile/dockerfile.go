@@ -32,19 +32,20 @@ type Instruction struct {
 
 // known are the instructions this package reads.
 var known = map[string]func(line int, rest string) ([]string, error){
-	"FROM":    parseFrom,
-	"ADD":     parseSources,
-	"COPY":    parseSources,
-	"ENV":     parseEnv,
-	"WORKDIR": parseWorkdir,
-	"CMD":     parseCommand,
-	"RUN":     parseCommand,
+	"FROM":       parseFrom,
+	"ADD":        parseSources,
+	"COPY":       parseSources,
+	"ENV":        parseEnv,
+	"WORKDIR":    parseWorkdir,
+	"CMD":        parseCommand,
+	"ENTRYPOINT": parseCommand,
+	"RUN":        parseCommand,
 }
 
 // unsupported are the instructions of docker's Dockerfile this builder
 // does not know, to say so rather than call them unknown.
 var unsupported = map[string]bool{
-	"ARG": true, "ENTRYPOINT": true, "EXPOSE": true, "HEALTHCHECK": true, "LABEL": true,
+	"ARG": true, "EXPOSE": true, "HEALTHCHECK": true, "LABEL": true,
 	"MAINTAINER": true, "ONBUILD": true, "SHELL": true, "STOPSIGNAL": true, "USER": true, "VOLUME": true,
 }
 

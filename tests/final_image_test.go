@@ -635,7 +635,7 @@ func TestFinalImageBadInput(t *testing.T) {
 		{name: "command not in the image", wantErr: `command "no-such-command" not found in image base:latest`, wantCode: 127, args: func(t *testing.T) []string {
 			return []string{"run", "base", "no-such-command"}
 		}},
-		{name: "image without CMD and no command", wantErr: "has no CMD", args: func(t *testing.T) []string {
+		{name: "image without CMD and no command", wantErr: "has no ENTRYPOINT or CMD", args: func(t *testing.T) []string {
 			return []string{"run", "base"}
 		}},
 		{name: "dot-dot entry", wantErr: "climbs out of the layer", args: func(t *testing.T) []string {

@@ -4,6 +4,7 @@ package main
 // in every namespace it has, with the same restrictions as its first.
 
 import (
+	"box/final/internal/users"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ type execCmd struct {
 	TTY         bool     `short:"t" help:"Give the command a pseudo-terminal from the container's devpts."`
 	Env         []string `short:"e" name:"env" sep:"none" placeholder:"K=V" help:"Set an environment variable; K alone takes its value from here."`
 	Workdir     string   `short:"w" placeholder:"DIR" help:"Working directory in the container (default: the container's)."`
+	User        string   `short:"u" placeholder:"USER[:GROUP]" help:"Run as this user and group (default: the container's)."`
 	Container   string   `arg:"" name:"container" help:"Name or ID of a running container."`
 	Command     []string `arg:"" passthrough:"partial" name:"cmd" help:"The command and its arguments."`
 }
@@ -84,15 +86,23 @@ func (e *execCmd) Run(g *cli) error {
 	if info, err := os.Stat(filepath.Join(root, dir)); err != nil || !info.IsDir() {
 		return fmt.Errorf("working directory %s does not exist in container %s; create it, or choose another with -w", dir, c.Name)
 	}
+	var user *users.Cred
+	if spec := firstNonEmpty(e.User, c.Config.User); spec != "" {
+		cred, err := users.Resolve(root, spec)
+		if err != nil {
+			return err
+		}
+		user = &cred
+	}
 	kinds, err := namespaces.Own(c.Pid)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	var status int
 	if hasUserNamespace(kinds) {
-		status, err = e.runViaInit(c, path, command, env, dir)
+		status, err = e.runViaInit(c, path, command, env, dir, user)
 	} else {
-		status, err = e.runInside(c, kinds, path, command, env, dir)
+		status, err = e.runInside(c, kinds, path, command, env, dir, user)
 	}
 	if err != nil {
 		return err
@@ -108,7 +118,7 @@ func (e *execCmd) Run(g *cli) error {
 // command from it: a process inherits the namespaces, capabilities and
 // no_new_privs of the thread that forks it. Go's exec.Cmd forks from the
 // calling goroutine's thread, which JoinThread locks.
-func (e *execCmd) runInside(c *state.Container, kinds []namespaces.Kind, path string, argv, env []string, dir string) (int, error) {
+func (e *execCmd) runInside(c *state.Container, kinds []namespaces.Kind, path string, argv, env []string, dir string, user *users.Cred) (int, error) {
 	if err := namespaces.JoinThread(c.Pid, kinds); err != nil {
 		return 0, err
 	}
@@ -118,6 +128,11 @@ func (e *execCmd) runInside(c *state.Container, kinds []namespaces.Kind, path st
 	// the child would kill itself. The command lives on if we die, as with
 	// docker exec, and dies with the container.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	inChild := "setsid(); "
+	if user != nil {
+		cmd.SysProcAttr.Credential = user.Credential()
+		inChild += user.Calls() + "; "
+	}
 	if !e.Interactive {
 		devNull, err := sys.DevNull(os.O_RDONLY)
 		if err != nil {
@@ -173,7 +188,7 @@ func (e *execCmd) runInside(c *state.Container, kinds []namespaces.Kind, path st
 		}
 	}
 	narrate.Explain(narrate.Process, "Start the command from this thread: it is created inside every namespace the thread joined.")
-	_, err := sys.StartProcess(cmd, "setsid(); chdir("+sys.C(dir)+"); execve("+sys.C(path)+", ...)")
+	_, err := sys.StartProcess(cmd, inChild+"chdir("+sys.C(dir)+"); execve("+sys.C(path)+", ...)")
 	if err != nil {
 		return 0, err
 	}
@@ -208,7 +223,7 @@ func hasUserNamespace(kinds []namespaces.Kind) bool {
 // initproc/exec.go): it sends the command with our stdin, stdout and
 // stderr, passes on the signals we get, and returns the exit status the
 // init reports.
-func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string, dir string) (int, error) {
+func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string, dir string, user *users.Cred) (int, error) {
 	if c.Config.NoInit {
 		return 0, fmt.Errorf("container %s has a user namespace, which this process cannot join (setns fails with EINVAL in a multithreaded program), and it runs without an init (--no-init) to start the command for us; not run, rather than run outside its user namespace", c.Name)
 	}
@@ -218,7 +233,7 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 		return 0, err
 	}
 	defer conn.Close()
-	req := initproc.ExecRequest{Path: path, Argv: argv, Env: env, Dir: dir, TTY: e.TTY, Size: sys.Winsize{Rows: 24, Cols: 80}}
+	req := initproc.ExecRequest{Path: path, Argv: argv, Env: env, Dir: dir, TTY: e.TTY, Size: sys.Winsize{Rows: 24, Cols: 80}, User: user}
 	var fds []int
 	if e.TTY {
 		if size, err := sys.GetWinsize(int(os.Stdin.Fd())); err == nil {
@@ -283,4 +298,14 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 			return *ev.Exit, nil
 		}
 	}
+}
+
+// firstNonEmpty is the first of ss that is not empty.
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

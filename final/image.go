@@ -52,6 +52,7 @@ func resolveImage(g *cli, ref string, cfg *state.Config) ([]string, error) {
 	if img.Config.WorkingDir != "" {
 		cfg.Workdir = img.Config.WorkingDir
 	}
+	cfg.User = img.Config.User
 	return append([]string(nil), img.Config.Entrypoint...), nil
 }
 

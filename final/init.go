@@ -6,6 +6,7 @@ package main
 // --no-init, becomes the command).
 
 import (
+	"box/final/internal/users"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -100,7 +101,8 @@ type container struct {
 	argv  []string // its arguments, argv[0] included
 	env   []string
 	dir   string
-	slave *os.File // with -t: the terminal, to be the command's stdio
+	slave *os.File    // with -t: the terminal, to be the command's stdio
+	user  *users.Cred // with --user or the image's USER: who the command runs as
 }
 
 // setupContainer builds the container, in the order each step needs: the
@@ -130,6 +132,14 @@ func setupContainer(spec initSpec) (*container, error) {
 		return nil, err
 	}
 	c := &container{argv: cfg.Command, env: cfg.Env, dir: cfg.Workdir}
+	if cfg.User != "" {
+		cred, err := users.Resolve("/", cfg.User)
+		if err != nil {
+			return nil, err
+		}
+		c.user = &cred
+		c.env = userHome(c.env, cred)
+	}
 	if cfg.TTY {
 		master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
 		if err != nil {
@@ -183,6 +193,10 @@ func (c *container) runAsInit(ready, report, execListener *os.File) (int, error)
 		cmd.SysProcAttr.Ctty = 0
 		inChild += "dup2(pts, 0/1/2); ioctl(0, TIOCSCTTY, 0); "
 	}
+	if c.user != nil {
+		cmd.SysProcAttr.Credential = c.user.Credential()
+		inChild += c.user.Calls() + "; "
+	}
 	inChild += fmt.Sprintf("chdir(%s); execve(%s, %s)", sys.C(c.dir), sys.C(c.path), strings.Join(quoteAll(c.argv), ", "))
 	return initproc.Run(cmd, inChild, func() {
 		_, _ = ready.WriteString("ready")
@@ -213,12 +227,33 @@ func (c *container) exec(ready *os.File) error {
 		}
 		c.slave.Close()
 	}
+	if c.user != nil {
+		narrate.Explain(narrate.Security, "Become uid %d, gid %d: leaving uid 0 clears the capabilities this process still has.", c.user.UID, c.user.GID)
+		if err := sys.SetCredentials(c.user.UID, c.user.GID, c.user.Groups); err != nil {
+			return err
+		}
+	}
 	if err := sys.Chdir(c.dir); err != nil {
 		return err
 	}
 	_, _ = ready.WriteString("ready")
 	ready.Close()
 	return sys.Execve(c.path, c.argv, c.env)
+}
+
+// userHome sets HOME to the user's home directory from /etc/passwd when
+// HOME is root's default, as docker does for --user.
+func userHome(env []string, cred users.Cred) []string {
+	if cred.Home == "" || envValue(env, "HOME") != "/root" {
+		return env
+	}
+	out := make([]string, 0, len(env))
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "HOME=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, "HOME="+cred.Home)
 }
 
 // hasNamespace tells whether kinds holds name.

@@ -38,6 +38,7 @@ type inspection struct {
 	Volumes    []state.Volume    `json:"Volumes"`
 	ReadOnly   bool              `json:"ReadOnly"`
 	Seccomp    string            `json:"Seccomp"` // "default" (the syscall filter) or "unconfined"
+	User       string            `json:"User"`    // USER[:GROUP] the command runs as; empty: root
 	TTY        bool              `json:"Tty"`
 	Init       bool              `json:"Init"`
 	Network    string            `json:"Network"`
@@ -79,7 +80,7 @@ func inspect(c *state.Container) inspection {
 		Command: c.Config.Command, Rootfs: c.Config.Rootfs, Image: c.Config.Image, Layers: c.Config.Layers,
 		Hostname: c.Config.Hostname, Env: c.Config.Env, Workdir: c.Config.Workdir, Volumes: c.Config.Volumes,
 		ReadOnly: c.Config.ReadOnly, TTY: c.Config.TTY, Init: !c.Config.NoInit, Network: c.Config.Network,
-		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default"}
+		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default", User: c.Config.User}
 	if c.Config.Unconfined {
 		in.Seccomp = "unconfined"
 	}

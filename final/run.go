@@ -5,6 +5,7 @@ package main
 // the background (a monitor process supervises it, see monitor.go).
 
 import (
+	"box/final/internal/users"
 	"errors"
 	"fmt"
 	"os"
@@ -33,6 +34,7 @@ type runCmd struct {
 	UsernsMap   string        `name:"userns-map" placeholder:"HOSTID:SIZE" help:"Map container uids and gids 0..SIZE-1 to host ids from HOSTID (default 100000:65536)."`
 	Userns      string        `name:"userns" enum:",host" default:"" placeholder:"host" help:"host: no user namespace, so root inside is root on the host (less safe)."`
 	Rootfs      string        `placeholder:"DIR" help:"Run on this root filesystem directory instead of an image."`
+	User        string        `short:"u" placeholder:"USER[:GROUP]" help:"Run the command as this user (a name from the container's /etc/passwd, or a uid) and group; default the image's USER, or root."`
 	Entrypoint  *string       `placeholder:"CMD" help:"Run CMD instead of the image's ENTRYPOINT (\"\" for none); the image's CMD is then not used."`
 	SecurityOpt []string      `name:"security-opt" sep:"none" placeholder:"seccomp=unconfined" help:"seccomp=unconfined: no syscall filter (unshare, keyctl, io_uring... work again)."`
 	Network     networkFlags  `embed:""`
@@ -175,6 +177,12 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 	}
 	if len(args) == 0 || args[0] == "" {
 		return cfg, errors.New("no command given: put it after the options, like: run --rootfs DIR sh")
+	}
+	if r.User != "" {
+		if err := users.Check(r.User); err != nil {
+			return cfg, err
+		}
+		cfg.User = r.User
 	}
 	cfg.Command = args
 	if r.Workdir != "" {

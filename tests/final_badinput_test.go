@@ -44,6 +44,8 @@ func TestFinalBadInput(t *testing.T) {
 		{name: "userns map of host root", args: []string{"run", "--userns-map", "0:65536", "--rootfs", rootfs, "true"}, want: "root inside root on the host"},
 		{name: "userns map syntax", args: []string{"run", "--userns-map", "lots", "--rootfs", rootfs, "true"}, want: "want HOSTID:SIZE"},
 		{name: "unknown security option", args: []string{"run", "--security-opt", "apparmor=unconfined", "--rootfs", rootfs, "true"}, want: "the one option is seccomp=unconfined"},
+		{name: "user syntax", args: []string{"run", "-u", "a:b:c", "--rootfs", rootfs, "true"}, want: "want USER[:GROUP]"},
+		{name: "user not in the container", args: []string{"run", "-u", "nosuchuser", "--rootfs", rootfs, "true"}, want: "no such user in the container's /etc/passwd"},
 		{name: "--entrypoint without an image", args: []string{"run", "--entrypoint", "sh", "--rootfs", rootfs, "true"}, want: "--entrypoint needs an image"},
 		{name: "-it without a terminal", args: []string{"run", "-it", "--rootfs", rootfs, "sh"}, want: "needs a terminal"},
 		{name: "unknown flag", args: []string{"run", "--no-such-flag", "--rootfs", rootfs, "true"}, want: "unknown flag"},

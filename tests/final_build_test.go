@@ -199,6 +199,14 @@ func TestFinalBuild(t *testing.T) {
 			t.Errorf("run %v: got %q, want %q", tc.args, r.stdout, tc.want)
 		}
 	}
+	// USER: who the command runs as, unless run -u says otherwise.
+	d.mustBox(t, "build", "-t", "as-nobody", fbuildContext(t, "FROM hello:1\nUSER nobody\nCMD [\"id\", \"-un\"]\n"))
+	if r := d.mustBox(t, "run", "--rm", "as-nobody"); r.stdout != "nobody\n" {
+		t.Errorf("run of an image with USER nobody ran as %q", r.stdout)
+	}
+	if r := d.mustBox(t, "run", "--rm", "-u", "root", "as-nobody"); r.stdout != "root\n" {
+		t.Errorf("run -u root of an image with USER nobody ran as %q", r.stdout)
+	}
 	if r := d.box(t, "run", "--rm", "--entrypoint=", "greeter"); r.code == 0 || !strings.Contains(r.stderr, "has no ENTRYPOINT or CMD") {
 		t.Errorf("run --entrypoint= of an image without CMD should fail naming it: %s", r)
 	}
@@ -221,7 +229,8 @@ func TestFinalBuildBadInput(t *testing.T) {
 		lines                     int      // on stderr, if not 1: the runtime's own say before build's
 	}{
 		{name: "unknown instruction", dockerfile: "FROM scratch\nFROBNICATE x\n", wantErr: `line 2: unknown instruction "FROBNICATE"`},
-		{name: "unsupported instruction", dockerfile: "FROM scratch\nUSER nobody\n", wantErr: "line 2: USER is not supported by this builder"},
+		{name: "unsupported instruction", dockerfile: "FROM scratch\nEXPOSE 80\n", wantErr: "line 2: EXPOSE is not supported by this builder"},
+		{name: "USER syntax", dockerfile: "FROM scratch\nUSER a:b:c\n", wantErr: "want USER[:GROUP]"},
 		{name: "no FROM first", dockerfile: "COPY hello.txt /\n", wantErr: "the first instruction must be FROM"},
 		{name: "empty Dockerfile", dockerfile: "# nothing\n", wantErr: "has no instructions"},
 		{name: "two stages", dockerfile: "FROM scratch\nFROM scratch\n", wantErr: "multi-stage builds are not supported"},

@@ -278,3 +278,43 @@ func TestFinalExplain(t *testing.T) {
 		t.Errorf("narration reached stdout: %q", loud.stdout)
 	}
 }
+
+// TestFinalUser runs the command as another user, with and without a user
+// namespace and an init: the ids come from the container's /etc/passwd,
+// the capabilities are gone, HOME follows; exec runs as the container's
+// user unless told otherwise.
+func TestFinalUser(t *testing.T) {
+	for _, userns := range []string{"default", "host"} {
+		t.Run("userns "+userns, func(t *testing.T) {
+			f := newFinal(t)
+			base := []string{"--rootfs", sharedRootfs(t)}
+			if userns == "host" {
+				base = append(base, "--userns", "host")
+			}
+			script := `id; grep -E '^CapEff:' /proc/self/status; echo "HOME=$HOME"`
+			for _, tc := range []struct {
+				flags []string
+				want  string
+			}{
+				{[]string{"-u", "nobody"}, "uid=65534(nobody) gid=65534(nogroup)\nCapEff:\t0000000000000000\nHOME=/nonexistent"},
+				{[]string{"-u", "1000:1000", "--no-init"}, "uid=1000 gid=1000\nCapEff:\t0000000000000000\nHOME=/root"},
+				{[]string{"-u", "0:65534"}, "uid=0(root) gid=65534(nogroup)\nCapEff:\t00000000a80425fb\nHOME=/root"},
+			} {
+				args := append(append(append([]string{"run", "--rm"}, tc.flags...), base...), "sh", "-c", script)
+				if r := f.mustBox(args...); strings.TrimSpace(r.stdout) != tc.want {
+					t.Errorf("run %v: got %q, want %q", tc.flags, r.stdout, tc.want)
+				}
+			}
+			f.detached(append(append([]string{"--name", "as-nobody", "-u", "nobody"}, base...), "sleep", "4713")...)
+			if r := f.mustBox("exec", "as-nobody", "id", "-un"); strings.TrimSpace(r.stdout) != "nobody" {
+				t.Errorf("exec into a --user container ran as %q, want nobody", r.stdout)
+			}
+			if r := f.mustBox("exec", "-u", "root", "as-nobody", "id", "-un"); strings.TrimSpace(r.stdout) != "root" {
+				t.Errorf("exec -u root ran as %q, want root", r.stdout)
+			}
+			if got := f.inspectUser("as-nobody"); got != "nobody" {
+				t.Errorf("inspect User = %q, want nobody", got)
+			}
+		})
+	}
+}

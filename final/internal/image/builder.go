@@ -6,6 +6,7 @@ package image
 // config (ENV, WORKDIR, CMD) marked empty_layer, as docker marks them.
 
 import (
+	"box/final/internal/users"
 	"fmt"
 	"io"
 	"os"
@@ -74,6 +75,11 @@ func (b *Builder) step(ins dockerfile.Instruction) error {
 		for _, kv := range ins.Args {
 			b.img.Config.Env = setEnv(b.img.Config.Env, kv)
 		}
+	case "USER":
+		if err := users.Check(ins.Args[0]); err != nil {
+			return fmt.Errorf("Dockerfile line %d: %w", ins.Line, err)
+		}
+		b.img.Config.User = ins.Args[0]
 	case "WORKDIR":
 		b.img.Config.WorkingDir = b.resolve(ins.Args[0])
 	case "CMD":

@@ -58,6 +58,7 @@ type Config struct {
 	Entrypoint []string `json:"Entrypoint,omitempty"`
 	Cmd        []string `json:"Cmd,omitempty"`
 	WorkingDir string   `json:"WorkingDir,omitempty"`
+	User       string   `json:"User,omitempty"` // USER[:GROUP], as run --user takes it
 }
 
 // History is one step of how the image was made. A step that changed no

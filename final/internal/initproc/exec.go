@@ -10,6 +10,7 @@ package initproc
 // restricted thread, reaps it, and sends back its exit status.
 
 import (
+	"box/final/internal/users"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -29,6 +30,7 @@ type ExecRequest struct {
 	Dir  string      `json:"dir"`
 	TTY  bool        `json:"tty"`
 	Size sys.Winsize `json:"size"`
+	User *users.Cred `json:"user,omitempty"` // nil: root
 }
 
 // ExecEvent is what the init tells box exec, one per message: the pid once
@@ -104,6 +106,9 @@ func startExec(p *pendingExec) int {
 	req := p.req
 	cmd := &exec.Cmd{Path: req.Path, Args: req.Argv, Env: req.Env, Dir: req.Dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if req.User != nil {
+		cmd.SysProcAttr.Credential = req.User.Credential()
+	}
 	if req.TTY {
 		master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
 		if err != nil {

@@ -69,6 +69,9 @@ type Config struct {
 	TTY         bool     `json:"tty,omitempty"`
 	Interactive bool     `json:"interactive,omitempty"`
 	NoInit      bool     `json:"noInit,omitempty"`
+	// User is who the command runs as, USER[:GROUP] (--user, or the
+	// image's USER); empty is root.
+	User string `json:"user,omitempty"`
 	// Unconfined is --security-opt seccomp=unconfined: no syscall filter.
 	Unconfined bool `json:"seccompUnconfined,omitempty"`
 	Detach     bool `json:"detach,omitempty"`

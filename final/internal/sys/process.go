@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"box/final/internal/narrate"
@@ -151,4 +153,30 @@ func DevNull(flag int) (*os.File, error) {
 // does not leak into the command. Not narrated: bookkeeping.
 func CloseOnExec(fd int) {
 	unix.CloseOnExec(fd)
+}
+
+// SetCredentials makes this process uid and gid, with groups as its
+// supplementary groups: setgroups(2), then setresgid(2), then setresuid(2)
+// (the uid last, since it takes the right to change the others). Go makes
+// each on every thread of the process. Leaving uid 0 clears the effective
+// and permitted capabilities.
+func SetCredentials(uid, gid uint32, groups []uint32) error {
+	gs := make([]int, len(groups))
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		gs[i], names[i] = int(g), strconv.Itoa(int(g))
+	}
+	c := fmt.Sprintf("setgroups(%d, [%s])", len(gs), strings.Join(names, ", "))
+	if err := call(c, func() error { return unix.Setgroups(gs) }); err != nil {
+		return fmt.Errorf("%s: %w", c, err)
+	}
+	c = fmt.Sprintf("setresgid(%d, %d, %d)", gid, gid, gid)
+	if err := call(c, func() error { return unix.Setresgid(int(gid), int(gid), int(gid)) }); err != nil {
+		return fmt.Errorf("%s: %w", c, err)
+	}
+	c = fmt.Sprintf("setresuid(%d, %d, %d)", uid, uid, uid)
+	if err := call(c, func() error { return unix.Setresuid(int(uid), int(uid), int(uid)) }); err != nil {
+		return fmt.Errorf("%s: %w", c, err)
+	}
+	return nil
 }

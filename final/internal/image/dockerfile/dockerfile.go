@@ -40,13 +40,14 @@ var known = map[string]func(line int, rest string) ([]string, error){
 	"CMD":        parseCommand,
 	"ENTRYPOINT": parseCommand,
 	"RUN":        parseCommand,
+	"USER":       parseUser,
 }
 
 // unsupported are the instructions of docker's Dockerfile this builder
 // does not know, to say so rather than call them unknown.
 var unsupported = map[string]bool{
 	"ARG": true, "EXPOSE": true, "HEALTHCHECK": true, "LABEL": true,
-	"MAINTAINER": true, "ONBUILD": true, "SHELL": true, "STOPSIGNAL": true, "USER": true, "VOLUME": true,
+	"MAINTAINER": true, "ONBUILD": true, "SHELL": true, "STOPSIGNAL": true, "VOLUME": true,
 }
 
 // Parse reads a Dockerfile.
@@ -178,6 +179,16 @@ func parseWorkdir(line int, rest string) ([]string, error) {
 	words, err := splitWords(rest)
 	if err != nil || len(words) != 1 {
 		return nil, fmt.Errorf("Dockerfile line %d: WORKDIR takes one directory", line)
+	}
+	return words, nil
+}
+
+// parseUser reads USER NAME[:GROUP]: who later RUN steps and the
+// container's command run as.
+func parseUser(line int, rest string) ([]string, error) {
+	words, err := splitWords(rest)
+	if err != nil || len(words) != 1 {
+		return nil, fmt.Errorf("Dockerfile line %d: USER takes one user, like USER 1000:1000 or USER nobody", line)
 	}
 	return words, nil
 }

@@ -46,7 +46,7 @@ func TestParseRefuses(t *testing.T) {
 		{"empty", "\n# only a comment\n", "has no instructions"},
 		{"not FROM first", "COPY a /\n", "line 1: the first instruction must be FROM"},
 		{"unknown", "FROM scratch\nBOGUS x\n", `line 2: unknown instruction "BOGUS"`},
-		{"unsupported", "FROM scratch\nUSER nobody\n", "line 2: USER is not supported"},
+		{"unsupported", "FROM scratch\nEXPOSE 80\n", "line 2: EXPOSE is not supported"},
 		{"stage name", "FROM scratch AS base\n", "stages are not supported"},
 		{"second FROM", "FROM scratch\nFROM scratch\n", "line 2: a second FROM"},
 		{"no arguments", "FROM scratch\nWORKDIR\n", "line 2: WORKDIR needs arguments"},

@@ -37,8 +37,9 @@ type inspection struct {
 	Workdir    string            `json:"Workdir"`
 	Volumes    []state.Volume    `json:"Volumes"`
 	ReadOnly   bool              `json:"ReadOnly"`
-	Seccomp    string            `json:"Seccomp"` // "default" (the syscall filter) or "unconfined"
-	User       string            `json:"User"`    // USER[:GROUP] the command runs as; empty: root
+	Seccomp    string            `json:"Seccomp"`         // "default" (the syscall filter) or "unconfined"
+	User       string            `json:"User"`            // USER[:GROUP] the command runs as; empty: root
+	Ports      []string          `json:"Ports,omitempty"` // published: HOSTIP:HOSTPORT:CONTAINERPORT
 	TTY        bool              `json:"Tty"`
 	Init       bool              `json:"Init"`
 	Network    string            `json:"Network"`
@@ -80,7 +81,7 @@ func inspect(c *state.Container) inspection {
 		Command: c.Config.Command, Rootfs: c.Config.Rootfs, Image: c.Config.Image, Layers: c.Config.Layers,
 		Hostname: c.Config.Hostname, Env: c.Config.Env, Workdir: c.Config.Workdir, Volumes: c.Config.Volumes,
 		ReadOnly: c.Config.ReadOnly, TTY: c.Config.TTY, Init: !c.Config.NoInit, Network: c.Config.Network,
-		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default", User: c.Config.User}
+		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default", User: c.Config.User, Ports: c.Config.Ports}
 	if c.Config.Unconfined {
 		in.Seccomp = "unconfined"
 	}

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"box/final/internal/network"
 	"box/final/internal/state"
@@ -19,8 +21,9 @@ import (
 
 // networkFlags are run's network flags.
 type networkFlags struct {
-	Net    string `name:"net" default:"none" placeholder:"MODE" help:"none: the container has only lo; veth: also eth0, the end of a veth pair from the host, with an address from --subnet."`
-	Subnet string `placeholder:"CIDR" help:"Where --net veth takes each container's /30 from: the host end gets its first address, eth0 the second (default 10.88.0.0/16)."`
+	Net     string   `name:"net" default:"none" placeholder:"MODE" help:"none: the container has only lo; veth: also eth0, the end of a veth pair from the host, with an address from --subnet."`
+	Subnet  string   `placeholder:"CIDR" help:"Where --net veth takes each container's /30 from: the host end gets its first address, eth0 the second (default 10.88.0.0/16)."`
+	Publish []string `short:"p" name:"publish" sep:"none" placeholder:"[IP:]HOST:CTR" help:"With --net veth: pass TCP connections to host port HOST on to port CTR in the container."`
 }
 
 // apply checks the flags and records the network in cfg.
@@ -30,7 +33,60 @@ func (f networkFlags) apply(cfg *state.Config) error {
 		return err
 	}
 	cfg.Network = nc.String()
+	for _, spec := range f.Publish {
+		p, err := network.ParsePort(spec)
+		if err != nil {
+			return err
+		}
+		if nc.Mode != network.ModeVeth {
+			return fmt.Errorf("-p %s needs --net veth: a container with only lo cannot be reached from the host", spec)
+		}
+		cfg.Ports = append(cfg.Ports, p.String())
+	}
 	return nil
+}
+
+// publishers are the port proxies of the containers this process
+// supervises, by container ID: Started opens them, Remove closes them.
+var publishers = struct {
+	sync.Mutex
+	m map[string]*network.Publisher
+}{m: map[string]*network.Publisher{}}
+
+// publish starts forwarding c's published ports to its address.
+func publish(c *state.Container, a network.Attachment) error {
+	if len(c.Config.Ports) == 0 {
+		return nil
+	}
+	var ports []network.Port
+	for _, spec := range c.Config.Ports {
+		p, err := network.ParsePort(spec)
+		if err != nil {
+			return err
+		}
+		ports = append(ports, p)
+	}
+	addr, err := netip.ParsePrefix(a.Address)
+	if err != nil {
+		return fmt.Errorf("container address %q: %w", a.Address, err)
+	}
+	pub, err := network.Publish(ports, addr.Addr())
+	if err != nil {
+		return err
+	}
+	publishers.Lock()
+	publishers.m[c.ID] = pub
+	publishers.Unlock()
+	return nil
+}
+
+// unpublish closes c's port proxies, if this process has them.
+func unpublish(c *state.Container) {
+	publishers.Lock()
+	pub := publishers.m[c.ID]
+	delete(publishers.m, c.ID)
+	publishers.Unlock()
+	pub.Close()
 }
 
 func init() {
@@ -76,7 +132,7 @@ func (networkPlugin) Started(c *state.Container, pid int) error {
 	if err != nil {
 		return fmt.Errorf("save the network of %s: %w", c.Name, err)
 	}
-	return nil
+	return publish(c, a)
 }
 
 // Exec has nothing to do: box exec enters the network namespace itself.
@@ -84,6 +140,7 @@ func (networkPlugin) Exec(c *state.Container, pid int) error { return nil }
 
 // Remove deletes the container's veth pair, if it is still there.
 func (networkPlugin) Remove(c *state.Container) error {
+	unpublish(c)
 	nc, err := network.ParseConfig(c.Config.Network)
 	if err != nil || nc.Mode != network.ModeVeth {
 		return err

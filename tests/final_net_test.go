@@ -7,8 +7,11 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -393,4 +396,93 @@ func TestFinalNetBadInput(t *testing.T) {
 			t.Errorf("%s is on %v after refused runs", addr, got)
 		}
 	}
+}
+
+// TestFinalPublish publishes a container's web server with -p on a
+// loopback port of the host and fetches a page through it; after rm the
+// port is free again and the veth pair gone. A second run on a port the
+// test holds fails with one line and leaves nothing.
+func TestFinalPublish(t *testing.T) {
+	f := newFinal(t)
+	requireFinalNet(t, f)
+	rootfs := rootfsCopy(t)
+	if err := os.MkdirAll(filepath.Join(rootfs, "www"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "www/index.html"), []byte("published\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freeLoopbackPort(t)
+	id := f.detached("--net", "veth", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
+	if got := f.inspectPorts(id); !cmp.Equal(got, []string{fmt.Sprintf("127.0.0.1:%d:80", port)}) {
+		t.Errorf("inspect Ports = %q", got)
+	}
+	if body := httpGetRetry(t, fmt.Sprintf("127.0.0.1:%d", port)); body != "published\n" {
+		t.Errorf("GET through -p: %q, want the page", body)
+	}
+	f.mustBox("rm", "-f", id)
+	waitLinkGone(t, hostEndOf(id))
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("port %d is still held after rm: %v", port, err)
+	}
+	// Held by the test now: a run that publishes it must fail cleanly.
+	before := hostLinks(t)
+	r := f.box("run", "--rm", "--net", "veth", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--rootfs", rootfs, "true")
+	l.Close()
+	if want := fmt.Sprintf("host port %d is in use", port); r.code != 125 || len(nonEmptyLines(r.stderr)) != 1 || !strings.Contains(r.stderr, want) {
+		t.Errorf("run on a port in use: want exit 125 and one line with %q:\n%s", want, r)
+	}
+	if diff := cmp.Diff(before, hostLinks(t)); diff != "" {
+		t.Errorf("host links changed by the failed run (-before +after):\n%s", diff)
+	}
+	if dirs := f.containerDirs(); len(dirs) != 0 {
+		t.Errorf("the failed run left state: %v", dirs)
+	}
+}
+
+// freeLoopbackPort is a TCP port on 127.0.0.1 that nothing listened on a
+// moment ago.
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// httpGetRetry fetches / from addr with HTTP/1.0, again while the answer
+// is empty: the proxy accepts at once, and closes the connection while
+// the server in the container is not listening yet. The run timeout
+// bounds it.
+func httpGetRetry(t *testing.T, addr string) string {
+	t.Helper()
+	deadline := time.Now().Add(runTimeout)
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			_, _ = conn.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+			reply, _ := io.ReadAll(conn)
+			conn.Close()
+			if _, body, ok := strings.Cut(string(reply), "\r\n\r\n"); ok {
+				return body
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET http://%s/: no answer (last error %v)", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// inspectPorts is inspect's Ports of one container.
+func (f *finalEnv) inspectPorts(ref string) []string {
+	f.t.Helper()
+	var in []struct{ Ports []string }
+	if err := json.Unmarshal([]byte(f.mustBox("inspect", ref).stdout), &in); err != nil || len(in) != 1 {
+		f.t.Fatalf("inspect %s: %v", ref, err)
+	}
+	return in[0].Ports
 }

@@ -204,3 +204,35 @@ func TestConnectFailureDeletesThePair(t *testing.T) {
 		t.Errorf("last call %q, want the pair deleted; calls:\n%s", last, strings.Join(s.Calls, "\n"))
 	}
 }
+
+func TestParsePort(t *testing.T) {
+	tests := []struct {
+		spec    string
+		want    string // Port.String, or "" for an error
+		wantErr string
+	}{
+		{spec: "8080:80", want: "0.0.0.0:8080:80"},
+		{spec: "127.0.0.1:8080:80", want: "127.0.0.1:8080:80"},
+		{spec: "8080:80/tcp", want: "0.0.0.0:8080:80"},
+		{spec: "53:53/udp", wantErr: "only TCP"},
+		{spec: "80", wantErr: "want two or three parts"},
+		{spec: "::1:8080:80", wantErr: "want two or three parts"},
+		{spec: "localhost:8080:80", wantErr: "IPv4 address"},
+		{spec: "0:80", wantErr: "from 1 to 65535"},
+		{spec: "8080:70000", wantErr: "from 1 to 65535"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			p, err := ParsePort(tt.spec)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParsePort(%q) error = %v, want one with %q", tt.spec, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || p.String() != tt.want {
+				t.Errorf("ParsePort(%q) = %v, %v; want %s", tt.spec, p, err, tt.want)
+			}
+		})
+	}
+}

@@ -85,6 +85,8 @@ type Config struct {
 	Limits map[string]string `json:"limits,omitempty"`
 	// Network is the network mode, set by the network code ("none": lo only).
 	Network string `json:"network,omitempty"`
+	// Ports are the published ports, HOSTIP:HOSTPORT:CONTAINERPORT (-p).
+	Ports []string `json:"ports,omitempty"`
 }
 
 // Container is one container's state, stored as state.json.

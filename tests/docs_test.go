@@ -553,7 +553,35 @@ func normalizeOutput(s string, paths outputPaths, bgPIDs []string) string {
 		}
 		lines[i] = "<pid>" + m[3]
 	}
-	return strings.TrimRight(strings.Join(lines, "\n"), "\n")
+	return normalizeStats(strings.TrimRight(strings.Join(lines, "\n"), "\n"))
+}
+
+var (
+	statsHeader  = regexp.MustCompile(`^NAME\s+ID\s+CPU %\s+MEM USAGE / LIMIT\s+MEM %\s+PIDS$`)
+	statsGap     = regexp.MustCompile(`\s{2,}`)
+	statsPercent = regexp.MustCompile(`\b\d+\.\d%`)
+	statsMemory  = regexp.MustCompile(`\b\d+(\.\d)?[kmg]? /`)
+)
+
+// normalizeStats hides the measured values of box stats tables (CPU and
+// memory use), and the column widths tabwriter gives them.
+func normalizeStats(s string) string {
+	lines := strings.Split(s, "\n")
+	inTable := false
+	for i, l := range lines {
+		switch {
+		case statsHeader.MatchString(l):
+			inTable = true
+		case !inTable || strings.HasPrefix(l, "$ ") || strings.TrimSpace(l) == "":
+			inTable = false
+			continue
+		default:
+			l = statsPercent.ReplaceAllString(l, "<n>%")
+			l = statsMemory.ReplaceAllString(l, "<n> /")
+		}
+		lines[i] = statsGap.ReplaceAllString(l, "   ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // joinResults finds calls glued to a container's narration and puts
@@ -829,6 +857,8 @@ func TestDocsNormalize(t *testing.T) {
 		{"trailing newlines", "a\n\n", "a", nil},
 		{"clone result pushed down", "  clone(flags=SIGCHLD /* Go adds CLONE_VM|CLONE_VFORK */)# Change the root.\n  chroot(\"/r\") = 0\n  execve(\"/bin/sh\", [\"sh\"], [])\n = 26760\nmy PID is 26760",
 			"  clone(flags=SIGCHLD /* Go adds CLONE_VM|CLONE_VFORK */) = <pid>\n# Change the root.\n  chroot(\"/r\") = 0\n  execve(\"/bin/sh\", [\"sh\"], [])\nmy PID is <pid>", nil},
+		{"stats table", "$ box stats --no-stream busy\nNAME   ID             CPU %   MEM USAGE / LIMIT   MEM %   PIDS\nbusy   64e2f855fc18   50.3%   636k / 64m          1.0%    1\nidle   33fe9a9a1006   0.0%    1.5m / no limit     -       1\n$ box rm -f busy",
+			"$ box stats --no-stream busy\nNAME   ID   CPU %   MEM USAGE / LIMIT   MEM %   PIDS\nbusy   <id>   <n>%   <n> / 64m   <n>%   1\nidle   <id>   <n>%   <n> / no limit   -   1\n$ box rm -f busy", nil},
 		{"image store", "# Give layer sha256:6712cc3a079b to the user namespace: copy it to /s/tmp/8348-618919-shift-5d991289dfc4\n" +
 			"  mount(\"overlay\", \"/s/containers/69f53c818814/merged\", \"overlay\", 0, \"lowerdir=/s/layers/0/sha256/6712cc3a079b441468a5793cdf4151bd3af56eedae54c2612f40bf81988eb59f\") = 0\n" +
 			"# Remove the container's dirs: /s/containers/69f53c818814.",

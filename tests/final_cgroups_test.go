@@ -624,6 +624,7 @@ func v2Guest(bin string) int {
 	check("CPU throttled at --cpus", g.cpuThrottled)
 	check("pause freezes (cgroup.freeze), unpause thaws", g.pause)
 	check("exec joins the container's cgroup", g.execJoins)
+	check("stats reads memory.current, memory.max and pids.current", g.stats)
 	check("the device allowlist (an eBPF program) refuses mknod outside it", g.deviceAllowlist)
 	check("docker-like cgroup namespace: processes moved to a leaf", func() error { return v2DockerLike(bin) })
 	check("nothing left under box", func() error { return v2NothingLeft("/sys/fs/cgroup/box") })
@@ -839,6 +840,31 @@ func (g v2Box) execJoins() error {
 	return nil
 }
 
+// stats shows a limited and an unlimited container from v2's files.
+func (g v2Box) stats() error {
+	var ids []string
+	defer func() {
+		for _, id := range ids {
+			g.run("rm", "-f", id)
+		}
+	}()
+	for _, limit := range [][]string{{"-m", "64m"}, nil} {
+		out, err := g.must(append(append([]string{"run", "-d", "--no-init"}, limit...), "--rootfs", v2Rootfs, "sleep", "60")...)
+		if err != nil {
+			return err
+		}
+		ids = append(ids, strings.TrimSpace(out))
+	}
+	out, err := g.must("stats", "--no-stream")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(out, " / 64m ") || !strings.Contains(out, " / no limit ") {
+		return fmt.Errorf("stats shows neither limit:\n%s", out)
+	}
+	return nil
+}
+
 // deviceAllowlist runs the device probe of TestFinalSecureByDefault with
 // --userns host, where only the allowlist stops root from making a node.
 func (g v2Box) deviceAllowlist() error {
@@ -953,4 +979,46 @@ func keyedInt(text, key string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// TestFinalStats reads two containers' cgroups live: a busy loop held to
+// half a CPU under a 64m limit, and an idle sleep without limits. The CPU
+// bounds are loose on purpose: they tell busy from idle and show the
+// quota working, not how fast this machine is.
+func TestFinalStats(t *testing.T) {
+	f := newFinal(t)
+	rootfs := sharedRootfs(t)
+	f.detached("--name", "busy", "--no-init", "-m", "64m", "--cpus", "0.5", "--rootfs", rootfs, "sh", "-c", "while :; do :; done")
+	f.detached("--name", "idle", "--no-init", "--rootfs", rootfs, "sleep", "4713")
+	r := f.mustBox("stats", "--no-stream")
+	rows := map[string][]string{}
+	for _, line := range nonEmptyLines(r.stdout)[1:] {
+		fields := strings.Fields(line)
+		rows[fields[0]] = fields
+	}
+	// NAME ID CPU% USAGE / LIMIT MEM% PIDS
+	busy, idle := rows["busy"], rows["idle"]
+	if len(busy) != 8 || len(idle) != 9 {
+		t.Fatalf("stats rows: want busy and idle:\n%s", r.stdout)
+	}
+	cpu := func(s string) float64 {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+		if err != nil {
+			t.Fatalf("CPU %% %q is not a percentage:\n%s", s, r.stdout)
+		}
+		return v
+	}
+	if c := cpu(busy[2]); c < 1 || c > 75 {
+		t.Errorf("busy loop at --cpus 0.5 used %.1f%% CPU, want some and at most about 50%%:\n%s", c, r.stdout)
+	}
+	if c := cpu(idle[2]); c > 1 {
+		t.Errorf("sleep used %.1f%% CPU:\n%s", c, r.stdout)
+	}
+	if busy[5] != "64m" || busy[7] != "1" || idle[5] != "no" || idle[8] != "1" {
+		t.Errorf("want busy's limit 64m and one process each:\n%s", r.stdout)
+	}
+	f.mustBox("rm", "-f", "idle")
+	if r := f.box("stats", "--no-stream", "idle"); r.code == 0 {
+		t.Errorf("stats of a removed container should fail: %s", r)
+	}
 }

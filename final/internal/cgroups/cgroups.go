@@ -75,6 +75,8 @@ type Dir struct {
 type version interface {
 	// number is 1 or 2.
 	number() int
+	// gauges are the current values stats reads (see Cgroup.Now).
+	gauges() []counter
 	// parents finds the directories containers' cgroups go in, with the
 	// controllers each offers; in v2 it first hands the controllers down.
 	parents() ([]Dir, error)

@@ -26,6 +26,10 @@ type Usage struct {
 	PidsLimitHits    *int64 `json:"pidsLimitHits,omitempty"` // forks refused at pids.max
 	ThrottledPeriods *int64 `json:"throttledPeriods,omitempty"`
 	ThrottledTime    *int64 `json:"throttledUsec,omitempty"`
+	// What stats shows, read by Now: not kept at exit.
+	MemoryCurrent *int64 `json:"-"`
+	MemoryLimit   *int64 `json:"-"` // nil: no limit ("max", or v1's huge number)
+	PidsCurrent   *int64 `json:"-"`
 }
 
 // counter says where the kernel keeps one count of Usage.
@@ -46,9 +50,28 @@ func (cg *Cgroup) Usage() (Usage, error) {
 
 func (cg *Cgroup) usage(v version) Usage {
 	narrate.Explain(narrate.Cgroup, "Read what the kernel counted for the container: its controllers' counter files.")
+	return cg.read(v.counters())
+}
+
+// Now reads the current memory use and limit, processes and CPU time, for
+// stats.
+func (cg *Cgroup) Now() (Usage, error) {
+	v, err := versionOf(cg.Version)
+	if err != nil {
+		return Usage{}, err
+	}
+	u := cg.read(v.gauges())
+	if u.MemoryLimit != nil && *u.MemoryLimit >= 1<<62 {
+		u.MemoryLimit = nil // v1's "no limit": the largest page-aligned int64
+	}
+	return u, nil
+}
+
+// read reads counters, each file once, narrating each read.
+func (cg *Cgroup) read(counters []counter) Usage {
 	var u Usage
 	read := map[string]string{}
-	for _, c := range v.counters() {
+	for _, c := range counters {
 		path := cg.file(c.controller, c.file)
 		if path == "" {
 			continue

@@ -240,6 +240,16 @@ func (v1) counters() []counter {
 	}
 }
 
+// gauges are where v1 keeps the current values stats shows.
+func (v1) gauges() []counter {
+	return []counter{
+		{"memory", "memory.usage_in_bytes", "", 1, func(u *Usage) **int64 { return &u.MemoryCurrent }},
+		{"memory", "memory.limit_in_bytes", "", 1, func(u *Usage) **int64 { return &u.MemoryLimit }},
+		{"pids", "pids.current", "", 1, func(u *Usage) **int64 { return &u.PidsCurrent }},
+		{"cpuacct", "cpuacct.usage", "", 1000, func(u *Usage) **int64 { return &u.CPUTime }},
+	}
+}
+
 // kill kills every process of the cgroup. v1 has no cgroup.kill, so each
 // gets SIGKILL; a frozen process cannot die, so the freezer thaws first.
 func (v1) kill(cg *Cgroup) error {

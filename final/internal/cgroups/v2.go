@@ -206,6 +206,16 @@ func (v2) counters() []counter {
 	}
 }
 
+// gauges are where v2 keeps the current values stats shows.
+func (v2) gauges() []counter {
+	return []counter{
+		{"memory", "memory.current", "", 1, func(u *Usage) **int64 { return &u.MemoryCurrent }},
+		{"memory", "memory.max", "", 1, func(u *Usage) **int64 { return &u.MemoryLimit }},
+		{"pids", "pids.current", "", 1, func(u *Usage) **int64 { return &u.PidsCurrent }},
+		{"cpu", "cpu.stat", "usage_usec", 1, func(u *Usage) **int64 { return &u.CPUTime }},
+	}
+}
+
 // kill kills every process of the cgroup with cgroup.kill (Linux 5.14),
 // which also reaches processes forking meanwhile; without it, each gets
 // SIGKILL after a thaw.

@@ -23,7 +23,7 @@ type ImageCommands struct {
 	Load    loadCmd    `cmd:"" help:"Store the images of a docker save archive or an OCI image layout."`
 	History historyCmd `cmd:"" help:"List the steps that made an image, newest first, with the layer each made."`
 	Rmi     rmiCmd     `cmd:"" help:"Remove images, and the layers no other image has."`
-	Build   buildCmd   `cmd:"" help:"Build an image from a Dockerfile (FROM, ADD, COPY, ENV, WORKDIR, CMD, RUN)."`
+	Build   buildCmd   `cmd:"" help:"Build an image from a Dockerfile (FROM, ADD, COPY, ENV, WORKDIR, USER, CMD, ENTRYPOINT, RUN)."`
 }
 
 func init() {

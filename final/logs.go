@@ -7,11 +7,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
+
+	"box/final/internal/state"
 )
 
 type logsCmd struct {
+	Follow    bool   `short:"f" help:"Keep printing what the container writes, until it exits."`
 	Container string `arg:"" name:"container" help:"Name or ID of a container started with run -d."`
 }
+
+// followPoll is how often logs -f looks for more output: the log is a
+// plain file, which has no way to say it grew.
+const followPoll = 100 * time.Millisecond
 
 func (l *logsCmd) Run(g *cli) error {
 	store, err := g.openStore()
@@ -30,6 +38,22 @@ func (l *logsCmd) Run(g *cli) error {
 		return fmt.Errorf("logs of %s: %w", c.Name, err)
 	}
 	defer f.Close()
-	_, err = io.Copy(os.Stdout, f)
-	return err
+	if _, err := io.Copy(os.Stdout, f); err != nil || !l.Follow {
+		return err
+	}
+	// Follow: copy what is added, until the container has exited and
+	// its last output is printed.
+	for {
+		running := c.CurrentStatus() == state.Running || c.CurrentStatus() == state.Paused
+		if _, err := io.Copy(os.Stdout, f); err != nil {
+			return err
+		}
+		if !running {
+			return nil
+		}
+		time.Sleep(followPoll)
+		if c, err = store.Get(c.ID); err != nil {
+			return nil // removed meanwhile (run -d --rm): its output ends here
+		}
+	}
 }

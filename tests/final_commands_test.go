@@ -318,3 +318,18 @@ func TestFinalUser(t *testing.T) {
 		})
 	}
 }
+
+// TestFinalLogsFollow follows a detached container's output: logs -f
+// prints what comes after it started and returns when the container exits.
+func TestFinalLogsFollow(t *testing.T) {
+	f := newFinal(t)
+	script := `echo one; trap 'echo two; exit 0' USR1; while :; do sleep 0.1; done`
+	f.detached("--name", "talker", "--rootfs", sharedRootfs(t), "sh", "-c", script)
+	follow := f.start("logs", "-f", "talker")
+	follow.waitForLine(t, "one")
+	f.mustBox("kill", "-s", "USR1", "talker")
+	follow.waitForLine(t, "two")
+	if code := follow.wait(t); code != 0 {
+		t.Errorf("logs -f exited %d after the container did, want 0", code)
+	}
+}

@@ -217,11 +217,25 @@ func rootfsCopy(t testing.TB) string {
 	dst := filepath.Join(parent, "rootfs")
 	// -x: stay on the rootfs's filesystem. Early steps mount /proc on the
 	// shared rootfs on the host while they run; cp must not copy into it.
-	if out, err := exec.Command("cp", "-a", "-x", src, dst).CombinedOutput(); err != nil {
-		t.Fatalf("copy rootfs: %v\n%s", err, out)
+	// Still, cp may find /proc unmounted, then list it mounted, then stat
+	// its entries after the unmount: that race fails the copy, so it is
+	// made again, from nothing. Anything else fails every attempt.
+	var out []byte
+	var err error
+	for attempt := 0; attempt < rootfsCopyAttempts; attempt++ {
+		if out, err = exec.Command("cp", "-a", "-x", src, dst).CombinedOutput(); err == nil {
+			return dst
+		}
+		if err := os.RemoveAll(dst); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return dst
+	t.Fatalf("copy rootfs: %v\n%s", err, out)
+	return ""
 }
+
+// rootfsCopyAttempts is how many times rootfsCopy tries the copy.
+const rootfsCopyAttempts = 3
 
 // safeTempDir makes a directory below the harness root with mode perm,
 // which t's Cleanup removes, after unmounting what a test left mounted on

@@ -199,6 +199,15 @@ func TestFinalBuild(t *testing.T) {
 			t.Errorf("run %v: got %q, want %q", tc.args, r.stdout, tc.want)
 		}
 	}
+	// Variables, substituted in ENV, WORKDIR, COPY and USER as docker
+	// does, and left to the shell in CMD.
+	vars := "FROM hello:1\nENV DIR=/opt/vars NAME=greeting\nWORKDIR $DIR\nCOPY hello.txt ${DIR}/${NAME}.txt\n" +
+		"ENV WHERE=${DIR:-none}/x LATER=${UNSET:-default}\nUSER ${NOBODY:-nobody}\nCMD [\"sh\", \"-c\", \"pwd; ls; echo $WHERE $LATER; id -un\"]\n"
+	d.mustBox(t, "build", "-t", "vars", fbuildContext(t, vars))
+	if r := d.mustBox(t, "run", "--rm", "vars"); r.stdout != "/opt/vars\ngreeting.txt\n/opt/vars/x default\nnobody\n" {
+		t.Errorf("run vars: got %q", r.stdout)
+	}
+
 	// USER: who the command runs as, unless run -u says otherwise.
 	d.mustBox(t, "build", "-t", "as-nobody", fbuildContext(t, "FROM hello:1\nUSER nobody\nCMD [\"id\", \"-un\"]\n"))
 	if r := d.mustBox(t, "run", "--rm", "as-nobody"); r.stdout != "nobody\n" {

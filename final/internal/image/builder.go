@@ -66,8 +66,22 @@ func (b *Builder) Build(instructions []dockerfile.Instruction, name string) (img
 	return b.img, nil
 }
 
+// expanded are the instructions whose arguments get the image's
+// environment variables substituted before they run, as in docker.
+var expanded = map[string]bool{"ENV": true, "WORKDIR": true, "COPY": true, "ADD": true, "USER": true}
+
 // step runs one instruction.
 func (b *Builder) step(ins dockerfile.Instruction) error {
+	if expanded[ins.Command] {
+		args := make([]string, len(ins.Args))
+		for i, a := range ins.Args {
+			var err error
+			if args[i], err = dockerfile.Expand(a, b.img.Config.Env); err != nil {
+				return fmt.Errorf("Dockerfile line %d: %w", ins.Line, err)
+			}
+		}
+		ins.Args = args
+	}
 	switch ins.Command {
 	case "FROM":
 		return b.from(ins)

@@ -36,6 +36,7 @@ type cli struct {
 	Run     runCmd     `cmd:"" help:"Run a command in a new container."`
 	Exec    execCmd    `cmd:"" help:"Run a command in a running container, in all its namespaces."`
 	Ps      psCmd      `cmd:"" help:"List containers."`
+	Top     topCmd     `cmd:"" help:"List a container's processes, with their PIDs on the host and inside."`
 	Stats   statsCmd   `cmd:"" help:"Show running containers' CPU, memory and processes, from their cgroups."`
 	Inspect inspectCmd `cmd:"" help:"Show a container's state, namespaces and limits as JSON."`
 	Logs    logsCmd    `cmd:"" help:"Print the output of a detached container."`

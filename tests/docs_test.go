@@ -553,7 +553,37 @@ func normalizeOutput(s string, paths outputPaths, bgPIDs []string) string {
 		}
 		lines[i] = "<pid>" + m[3]
 	}
-	return normalizeStats(strings.TrimRight(strings.Join(lines, "\n"), "\n"))
+	return normalizeTop(normalizeStats(strings.TrimRight(strings.Join(lines, "\n"), "\n")))
+}
+
+var (
+	topHeader = regexp.MustCompile(`^HOST PID\s+PID\s+UID\s+COMMAND$`)
+	topRow    = regexp.MustCompile(`^\d+\s+(\d+)\s+(\d+)\s+(.*)$`)
+)
+
+// normalizeTop hides the PIDs of box top tables, but PID 1 inside, and
+// the column widths that depend on them.
+func normalizeTop(s string) string {
+	lines := strings.Split(s, "\n")
+	inTable := false
+	for i, l := range lines {
+		if topHeader.MatchString(l) {
+			inTable = true
+			lines[i] = "HOST PID   PID   UID   COMMAND"
+			continue
+		}
+		m := topRow.FindStringSubmatch(l)
+		if !inTable || m == nil {
+			inTable = false
+			continue
+		}
+		pid := m[1]
+		if pid != "1" {
+			pid = "<pid>"
+		}
+		lines[i] = "<pid>   " + pid + "   " + m[2] + "   " + m[3]
+	}
+	return strings.Join(lines, "\n")
 }
 
 var (
@@ -859,6 +889,8 @@ func TestDocsNormalize(t *testing.T) {
 			"  clone(flags=SIGCHLD /* Go adds CLONE_VM|CLONE_VFORK */) = <pid>\n# Change the root.\n  chroot(\"/r\") = 0\n  execve(\"/bin/sh\", [\"sh\"], [])\nmy PID is <pid>", nil},
 		{"stats table", "$ box stats --no-stream busy\nNAME   ID             CPU %   MEM USAGE / LIMIT   MEM %   PIDS\nbusy   64e2f855fc18   50.3%   636k / 64m          1.0%    1\nidle   33fe9a9a1006   0.0%    1.5m / no limit     -       1\n$ box rm -f busy",
 			"$ box stats --no-stream busy\nNAME   ID   CPU %   MEM USAGE / LIMIT   MEM %   PIDS\nbusy   <id>   <n>%   <n> / 64m   <n>%   1\nidle   <id>   <n>%   <n> / no limit   -   1\n$ box rm -f busy", nil},
+		{"top table", "$ box top web\nHOST PID   PID   UID      COMMAND\n9372       1     100000   /tmp/boxf init\n9384       13    100000   sleep 1001\n$ box rm -f web",
+			"$ box top web\nHOST PID   PID   UID   COMMAND\n<pid>   1   100000   /tmp/boxf init\n<pid>   <pid>   100000   sleep 1001\n$ box rm -f web", nil},
 		{"image store", "# Give layer sha256:6712cc3a079b to the user namespace: copy it to /s/tmp/8348-618919-shift-5d991289dfc4\n" +
 			"  mount(\"overlay\", \"/s/containers/69f53c818814/merged\", \"overlay\", 0, \"lowerdir=/s/layers/0/sha256/6712cc3a079b441468a5793cdf4151bd3af56eedae54c2612f40bf81988eb59f\") = 0\n" +
 			"# Remove the container's dirs: /s/containers/69f53c818814.",

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -331,5 +332,57 @@ func TestFinalLogsFollow(t *testing.T) {
 	follow.waitForLine(t, "two")
 	if code := follow.wait(t); code != 0 {
 		t.Errorf("logs -f exited %d after the container did, want 0", code)
+	}
+}
+
+// TestFinalTop lists a container's processes with both PIDs: the init is
+// PID 1 inside, the sleeps have the host PIDs the host's /proc gives them,
+// and the uid column is the host's view (the mapped root, or nobody).
+func TestFinalTop(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		uid   string
+	}{
+		{"userns default", nil, "100000"},
+		{"userns host, -u nobody", []string{"--userns", "host", "-u", "nobody"}, "65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFinal(t)
+			args := append(append([]string{"--name", "watched"}, tc.flags...), "--rootfs", sharedRootfs(t), "sh", "-c", "sleep 4721 & exec sleep 4722")
+			f.detached(args...)
+			// The background sleep may not have started when run -d returns.
+			for deadline := time.Now().Add(runTimeout); len(processesWithArg("4721")) == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			r := f.mustBox("top", "watched")
+			lines := nonEmptyLines(r.stdout)
+			if len(lines) != 4 || !strings.HasPrefix(lines[0], "HOST PID") {
+				t.Fatalf("want a header and three processes (init, two sleeps):\n%s", r.stdout)
+			}
+			init := strings.Fields(lines[1])
+			if init[1] != "1" || !strings.HasSuffix(lines[1], " init") {
+				t.Errorf("first row is not the init as PID 1: %q", lines[1])
+			}
+			seen := map[string]bool{}
+			for _, line := range lines[2:] {
+				fields := strings.Fields(line)
+				if len(fields) != 5 {
+					t.Fatalf("row %q: want HOST PID, PID, UID and a two-word command", line)
+				}
+				pids := processesWithArg(fields[4])
+				if len(pids) != 1 {
+					t.Fatalf("row %q: the host has %d processes with %s", line, len(pids), fields[4])
+				}
+				want := []string{strconv.Itoa(pids[0]), fields[1], tc.uid, "sleep", fields[4]}
+				if diff := cmp.Diff(want, fields); diff != "" || fields[1] == "1" || fields[1] == fields[0] {
+					t.Errorf("row %q (-want +got):\n%s", line, diff)
+				}
+				seen[fields[4]] = true
+			}
+			if !seen["4721"] || !seen["4722"] {
+				t.Errorf("top does not list both sleeps:\n%s", r.stdout)
+			}
+		})
 	}
 }

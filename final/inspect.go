@@ -94,7 +94,7 @@ func inspect(c *state.Container) inspection {
 	if c.Config.Detach {
 		in.LogPath = c.LogPath()
 	}
-	if st == state.Running || st == state.Paused {
+	if st.Live() {
 		in.Pid = c.Pid
 		if inodes, err := namespaces.Inodes(c.Pid); err == nil {
 			in.Namespaces = map[string]uint64{}

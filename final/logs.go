@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"box/final/internal/state"
 )
 
 type logsCmd struct {
@@ -44,7 +42,7 @@ func (l *logsCmd) Run(g *cli) error {
 	// Follow: copy what is added, until the container has exited and
 	// its last output is printed.
 	for {
-		running := c.CurrentStatus() == state.Running || c.CurrentStatus() == state.Paused
+		running := c.CurrentStatus().Live()
 		if _, err := io.Copy(os.Stdout, f); err != nil {
 			return err
 		}

@@ -33,7 +33,7 @@ func (p *psCmd) Run(g *cli) error {
 	}
 	for _, c := range all {
 		st := c.CurrentStatus()
-		if !p.All && st != state.Running && st != state.Paused {
+		if !p.All && !st.Live() {
 			continue
 		}
 		if p.IDs {
@@ -41,7 +41,7 @@ func (p *psCmd) Run(g *cli) error {
 			continue
 		}
 		pid := "-"
-		if st == state.Running || st == state.Paused {
+		if st.Live() {
 			pid = strconv.Itoa(c.Pid)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.ShortID(), pid, describeStatus(c, st),

@@ -67,7 +67,7 @@ func (s *statsCmd) running(store *state.Store) ([]*state.Container, error) {
 			if err != nil {
 				return nil, err
 			}
-			if st := c.CurrentStatus(); st != state.Running && st != state.Paused {
+			if st := c.CurrentStatus(); !st.Live() {
 				return nil, fmt.Errorf("container %s is not running (%s): stats reads a live cgroup", c.Name, st)
 			}
 			out = append(out, c)
@@ -80,7 +80,7 @@ func (s *statsCmd) running(store *state.Store) ([]*state.Container, error) {
 	}
 	var out []*state.Container
 	for _, c := range all {
-		if st := c.CurrentStatus(); st == state.Running || st == state.Paused {
+		if c.CurrentStatus().Live() {
 			out = append(out, c)
 		}
 	}

@@ -93,7 +93,7 @@ var errNotRunning = errors.New("not running")
 // opening it, that the process is still the one we started: from then on,
 // signals through the pidfd cannot reach a process that reused the pid.
 func openContainerProcess(c *state.Container) (int, error) {
-	if st := c.CurrentStatus(); st != state.Running && st != state.Paused {
+	if st := c.CurrentStatus(); !st.Live() {
 		return -1, errNotRunning
 	}
 	pidfd, err := sys.PidfdOpen(c.Pid)

@@ -15,7 +15,6 @@ import (
 	"text/tabwriter"
 
 	"box/final/internal/namespaces"
-	"box/final/internal/state"
 )
 
 type topCmd struct {
@@ -38,7 +37,7 @@ func (tc *topCmd) Run(g *cli) error {
 	if err != nil {
 		return err
 	}
-	if st := c.CurrentStatus(); st != state.Running && st != state.Paused {
+	if st := c.CurrentStatus(); !st.Live() {
 		return fmt.Errorf("container %s is not running (%s)", c.Name, st)
 	}
 	procs, err := processesOf(c.Pid)

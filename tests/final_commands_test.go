@@ -313,7 +313,7 @@ func TestFinalUser(t *testing.T) {
 			if r := f.mustBox("exec", "-u", "root", "as-nobody", "id", "-un"); strings.TrimSpace(r.stdout) != "root" {
 				t.Errorf("exec -u root ran as %q, want root", r.stdout)
 			}
-			if got := f.inspectUser("as-nobody"); got != "nobody" {
+			if got := f.inspect("as-nobody").User; got != "nobody" {
 				t.Errorf("inspect User = %q, want nobody", got)
 			}
 		})

@@ -128,6 +128,9 @@ type finalInspection struct {
 	Command    []string          `json:"Command"`
 	Rootfs     string            `json:"Rootfs"`
 	LogPath    string            `json:"LogPath"`
+	User       string            `json:"User"`
+	Seccomp    string            `json:"Seccomp"`
+	Ports      []string          `json:"Ports"`
 }
 
 // inspect runs inspect on one container.
@@ -314,13 +317,3 @@ func (term *terminal) drain() string {
 
 // jsonUnmarshal is json.Unmarshal, named for the files that need no more.
 var jsonUnmarshal = json.Unmarshal
-
-// inspectUser is inspect's User of one container.
-func (f *finalEnv) inspectUser(ref string) string {
-	f.t.Helper()
-	var in []struct{ User string }
-	if err := json.Unmarshal([]byte(f.mustBox("inspect", ref).stdout), &in); err != nil || len(in) != 1 {
-		f.t.Fatalf("inspect %s: %v", ref, err)
-	}
-	return in[0].User
-}

@@ -414,7 +414,7 @@ func TestFinalPublish(t *testing.T) {
 	}
 	port := freeLoopbackPort(t)
 	id := f.detached("--net", "veth", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--rootfs", rootfs, "httpd", "-f", "-p", "80", "-h", "/www")
-	if got := f.inspectPorts(id); !cmp.Equal(got, []string{fmt.Sprintf("127.0.0.1:%d:80", port)}) {
+	if got := f.inspect(id).Ports; !cmp.Equal(got, []string{fmt.Sprintf("127.0.0.1:%d:80", port)}) {
 		t.Errorf("inspect Ports = %q", got)
 	}
 	if body := httpGetRetry(t, fmt.Sprintf("127.0.0.1:%d", port)); body != "published\n" {
@@ -475,14 +475,4 @@ func httpGetRetry(t *testing.T, addr string) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// inspectPorts is inspect's Ports of one container.
-func (f *finalEnv) inspectPorts(ref string) []string {
-	f.t.Helper()
-	var in []struct{ Ports []string }
-	if err := json.Unmarshal([]byte(f.mustBox("inspect", ref).stdout), &in); err != nil || len(in) != 1 {
-		f.t.Fatalf("inspect %s: %v", ref, err)
-	}
-	return in[0].Ports
 }

@@ -6,7 +6,6 @@ package tests
 // the chroot escape that works against step 01.
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,9 +135,8 @@ func TestFinalSeccompUnconfined(t *testing.T) {
 		{[]string{"--security-opt", "seccomp=unconfined"}, "unconfined"},
 	} {
 		id := f.detached(append(append(tc.opts, "--rootfs", sharedRootfs(t)), "sleep", "60")...)
-		var in []struct{ Seccomp string }
-		if err := json.Unmarshal([]byte(f.mustBox("inspect", id).stdout), &in); err != nil || len(in) != 1 || in[0].Seccomp != tc.want {
-			t.Errorf("inspect %v: Seccomp %+v (%v), want %q", tc.opts, in, err, tc.want)
+		if got := f.inspect(id).Seccomp; got != tc.want {
+			t.Errorf("inspect %v: Seccomp %q, want %q", tc.opts, got, tc.want)
 		}
 	}
 }

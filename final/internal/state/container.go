@@ -126,11 +126,15 @@ func (c *Container) ShortID() string {
 	return c.ID
 }
 
+// Live tells whether a container in status s has processes: running or
+// paused.
+func (s Status) Live() bool { return s == Running || s == Paused }
+
 // CurrentStatus is the stored status, corrected by a look at the process:
 // a container whose process is gone without its supervisor recording it is
 // dead.
 func (c *Container) CurrentStatus() Status {
-	if (c.Status == Running || c.Status == Paused) && !c.Alive() {
+	if c.Status.Live() && !c.Alive() {
 		return Dead
 	}
 	if c.Status == Created && !Supervised(c.dir) {

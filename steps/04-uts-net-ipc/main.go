@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
@@ -228,15 +229,35 @@ func catchSignals() chan os.Signal {
 	return signals
 }
 
+// stopGrace is how long the container may take to exit after the runtime
+// forwarded it a signal that asks it to stop, before the runtime kills it,
+// as docker stop waits 10 seconds. A PID 1 gets only the signals it has a
+// handler for (pid_namespaces(7)): httpd or sleep as PID 1 ignore SIGTERM.
+const stopGrace = 10 * time.Second
+
 // forwardSignals passes the caught signals on to the container, until stop
-// is called.
+// is called. After SIGINT, SIGTERM or SIGHUP the container has stopGrace to
+// exit; a second one, or the end of the grace, kills it with SIGKILL, which
+// a PID 1 cannot ignore when it comes from outside its namespace.
 func forwardSignals(p *os.Process, signals chan os.Signal) (stop func()) {
 	done := make(chan struct{})
 	go func() {
+		var grace <-chan time.Time
 		for {
 			select {
 			case s := <-signals:
+				if grace != nil && asksToStop(s) {
+					fmt.Fprintf(os.Stderr, "%s: %s again: killing the container with SIGKILL\n", programName(), unix.SignalName(s.(syscall.Signal)))
+					_ = p.Signal(syscall.SIGKILL)
+					continue
+				}
 				_ = p.Signal(s)
+				if asksToStop(s) {
+					grace = time.After(stopGrace)
+				}
+			case <-grace:
+				fmt.Fprintf(os.Stderr, "%s: the container is still running %v after the signal (a PID 1 ignores those it has no handler for): killing it with SIGKILL\n", programName(), stopGrace)
+				_ = p.Signal(syscall.SIGKILL)
 			case <-done:
 				return
 			}
@@ -246,6 +267,11 @@ func forwardSignals(p *os.Process, signals chan os.Signal) (stop func()) {
 		signal.Stop(signals)
 		close(done)
 	}
+}
+
+// asksToStop tells whether s is a signal a user sends to stop a container.
+func asksToStop(s os.Signal) bool {
+	return s == unix.SIGINT || s == unix.SIGTERM || s == unix.SIGHUP
 }
 
 // exitStatus is the status a shell would report: the exit code, or 128+N

@@ -3,7 +3,9 @@ package main
 // cleanup.go is the cleanup command: find and remove what a runtime that
 // was killed (kill -9, a crash, a power cut of its terminal) left behind.
 // A live container always has a supervisor holding its lock; a container
-// without one, that never recorded an exit, was abandoned.
+// without one, that never recorded an exit, was abandoned. A container
+// whose state is gone (a cleared /run, a reboot) is found by what it left
+// in the image store and the mount table: its root, and the overlay on it.
 
 import (
 	"bufio"
@@ -15,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"box/final/internal/image"
 	"box/final/internal/narrate"
 	"box/final/internal/state"
 	"box/final/internal/sys"
@@ -37,6 +40,15 @@ func (cl *cleanupCmd) Run(g *cli) error {
 		return err
 	}
 	removed := 0
+	// Roots first: killing an orphan's processes lets its cgroup go.
+	roots, err := sweepOrphanRoots(g, store)
+	for _, what := range roots {
+		fmt.Println(what)
+		removed++
+	}
+	if err != nil {
+		return err
+	}
 	for _, p := range plugins {
 		if sw, ok := p.(sweeper); ok {
 			found, err := sw.Sweep()
@@ -85,6 +97,171 @@ func (cl *cleanupCmd) Run(g *cli) error {
 		fmt.Println("nothing to clean up")
 	}
 	return nil
+}
+
+// sweepOrphanRoots removes the container roots of the image store whose
+// container's state is gone: it kills what still runs in them, unmounts
+// and deletes them, and says so, one line each.
+func sweepOrphanRoots(g *cli, store *state.Store) ([]string, error) {
+	s, err := image.Open(g.Store)
+	if err != nil {
+		return nil, err
+	}
+	all, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	for _, c := range all {
+		known[c.Config.Rootfs] = true
+	}
+	orphans, err := s.Orphans(func(rootfs string) bool { return known[rootfs] })
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, r := range orphans {
+		why := "its container's state is gone"
+		if owner := r.Owner(); owner != "" {
+			why = fmt.Sprintf("its container's state %s is gone", owner)
+		}
+		mounted, err := r.Mounted()
+		if err != nil {
+			return lines, err
+		}
+		if mounted {
+			killed, err := killRootedIn(r.Rootfs())
+			if err != nil {
+				return lines, err
+			}
+			if killed > 0 {
+				why += fmt.Sprintf("; killed the %s still running in it", plural(killed, "process"))
+			}
+		}
+		if err := r.Remove(); err != nil {
+			return lines, err
+		}
+		what := "removed container root " + r.Dir()
+		if mounted {
+			what = "unmounted and " + what
+		}
+		lines = append(lines, what+": "+why)
+	}
+	return lines, nil
+}
+
+// plural is "1 process", "2 processes".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	if strings.HasSuffix(what, "s") {
+		return fmt.Sprintf("%d %ses", n, what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// killRootedIn kills the processes whose root directory is rootfs (a
+// container's, after its pivot_root, and exec's after its setns), and the
+// supervisor (run, or the monitor of run -d) of the container's PID 1, and
+// waits until they are gone, so what they hold (a cgroup, the overlay) is
+// free. It returns how many processes of the container it killed.
+func killRootedIn(rootfs string) (int, error) {
+	var root unix.Stat_t
+	if err := unix.Stat(rootfs, &root); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", rootfs, err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	var pidfds []int
+	defer func() {
+		for _, fd := range pidfds {
+			sys.Close(fd)
+		}
+	}()
+	supervisor := -1
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if !rootedIn(pid, root) {
+			continue
+		}
+		pidfd, err := sys.PidfdOpen(pid)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// Check again through the pidfd's process: the pid may have been
+		// reused between the look and the open.
+		if !rootedIn(pid, root) {
+			sys.Close(pidfd)
+			continue
+		}
+		if ppid, ok := initParent(pid); ok && !rootedIn(ppid, root) {
+			supervisor = ppid
+		}
+		pidfds = append(pidfds, pidfd)
+	}
+	if len(pidfds) == 0 {
+		return 0, nil
+	}
+	// The supervisor first: with its state gone it can record nothing,
+	// and the kernel kills the init with it (Pdeathsig).
+	if supervisor > 0 {
+		if fd, err := sys.PidfdOpen(supervisor); err == nil {
+			narrate.Explain(narrate.Process, "Kill %d, which supervised the container in %s: its state is gone.", supervisor, rootfs)
+			if err := sys.PidfdSendSignal(fd, unix.SIGKILL); err == nil {
+				_, _ = sys.WaitExit(fd, -1)
+			}
+			sys.Close(fd)
+		}
+	}
+	narrate.Explain(narrate.Process, "Kill the %s whose root is %s: the container's state is gone, so nobody could stop them.", plural(len(pidfds), "process"), rootfs)
+	for _, fd := range pidfds {
+		if err := sys.PidfdSendSignal(fd, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
+			return 0, err
+		}
+	}
+	for _, fd := range pidfds {
+		if _, err := sys.WaitExit(fd, -1); err != nil {
+			return 0, err
+		}
+	}
+	return len(pidfds), nil
+}
+
+// rootedIn tells whether pid's root directory is the directory root
+// names (by device and inode), seen through /proc/PID/root.
+func rootedIn(pid int, root unix.Stat_t) bool {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/root", &st); err != nil {
+		return false
+	}
+	return st.Dev == root.Dev && st.Ino == root.Ino
+}
+
+// initParent returns the parent of pid if pid is PID 1 of a PID namespace
+// of its own (the last NSpid in /proc/PID/status is 1).
+func initParent(pid int) (int, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, false
+	}
+	ppid, isInit := 0, false
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, ":")
+		fields := strings.Fields(value)
+		switch {
+		case key == "PPid" && len(fields) == 1:
+			ppid, _ = strconv.Atoi(fields[0])
+		case key == "NSpid" && len(fields) > 1:
+			isInit = fields[len(fields)-1] == "1"
+		}
+	}
+	return ppid, isInit && ppid > 0
 }
 
 // killAbandoned kills the init of a container nobody supervises, if it

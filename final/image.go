@@ -85,7 +85,7 @@ func (imagePlugin) Create(c *state.Container) error {
 	if err != nil {
 		return err
 	}
-	if err := root.Mount(c.Config.Layers, c.Config.IDMap); err != nil {
+	if err := root.Mount(c.Config.Layers, c.Config.IDMap, c.Dir()); err != nil {
 		return err
 	}
 	path := envValue(c.Config.Env, "PATH")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"box/final/internal/narrate"
 	"box/final/internal/state"
@@ -24,6 +25,10 @@ type monitorCmd struct {
 // fdSupervisorLock is where run hands the monitor the supervisor lock it
 // took, so that no moment passes without one.
 const fdSupervisorLock = 3
+
+// drainLimit bounds the wait for a container's last output once its init
+// has exited.
+const drainLimit = 5 * time.Second
 
 // startDetached starts a monitor for c and waits only until the container
 // runs: meanwhile the monitor's stderr (with the init's narration and
@@ -103,11 +108,35 @@ func (m *monitorCmd) Run(g *cli) error {
 		return err
 	}
 	defer devNull.Close()
-	s := &supervisor{store: store, c: c, stdin: devNull, stdout: logFile, stderr: logFile, narration: os.Stderr}
-	if c.Config.TTY {
-		s.terminalOut = logFile
+	// The output goes through us to the log, not straight to the file: a
+	// write the full disk refuses then is counted and marked (logs.go),
+	// where the container would have lost it without a word.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		_ = store.Remove(c)
+		return fmt.Errorf("pipe: %w", err)
 	}
-	if err := s.start(); err != nil {
+	defer outR.Close()
+	log := &logWriter{c: c, f: logFile}
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(log, outR)
+		close(copied)
+	}()
+	s := &supervisor{store: store, c: c, stdin: devNull, stdout: outW, stderr: outW, narration: os.Stderr}
+	if c.Config.TTY {
+		s.terminalOut = log
+	}
+	s.drain = func() {
+		// Every process of the container has exited with its init, so
+		// the copy ends at once; unless one lives on outside its PID
+		// namespace with the pipe, which must not keep us.
+		_ = outR.SetReadDeadline(time.Now().Add(drainLimit))
+		<-copied
+	}
+	err = s.start()
+	outW.Close()
+	if err != nil {
 		return err
 	}
 	// Let go of run's stderr: run returns when the last holder does.

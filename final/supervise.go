@@ -66,6 +66,9 @@ type supervisor struct {
 	relay *pty.Relay
 	// reaped, closed by reap, lets the thread that forked the init end.
 	reaped chan struct{}
+	// drain, if set, waits until the container's last output is copied
+	// (the monitor relays it to the log), before the exit is recorded.
+	drain func()
 }
 
 // start starts the container and returns once its command runs. If setup
@@ -340,6 +343,9 @@ func (s *supervisor) wait() int {
 	}
 	if s.relay != nil {
 		s.relay.Wait()
+	}
+	if s.drain != nil {
+		s.drain()
 	}
 	c := s.c
 	_ = s.store.Update(c, func(c *state.Container) error {

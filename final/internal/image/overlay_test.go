@@ -110,7 +110,7 @@ func TestMountCalls(t *testing.T) {
 			}
 			r := s.NewRoot()
 			out, err := sys.RecordNarration(&sys.Script{}, func() error {
-				if err := r.Mount(digests, tt.m); err != nil {
+				if err := r.Mount(digests, tt.m, "/run/box/containers/test"); err != nil {
 					return err
 				}
 				return r.Remove()

@@ -10,6 +10,9 @@ package image
 //	rw/         instead, when the store is on overlayfs: a tmpfs holding
 //	            upper/ and work/
 //	l/          short links to the layers, when their paths are too long
+//	owner       the container's state dir (STATE/containers/ID): when it
+//	            is gone (a cleared /run, a reboot), cleanup knows the root
+//	            is orphaned (orphans.go)
 //
 // The mount ID is chosen before the container exists, and the container's
 // state records the mount point, so removal needs nothing else: cleanup
@@ -89,8 +92,10 @@ func (r *Root) Lowers(digests []string) []string {
 // Mount makes the container's dirs and mounts the overlay of the layers
 // (digests, bottom first) on Rootfs. With a user namespace (m not nil),
 // the layers are copies owned by its ids, and so is the upper dir's root,
-// which is the container's "/". On failure it removes what it made.
-func (r *Root) Mount(digests []string, m *state.IDMap) (err error) {
+// which is the container's "/". owner is the container's state dir,
+// written first, so that no root without one exists outside the store's
+// lock. On failure it removes what it made.
+func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error) {
 	unlock, err := r.store.lock(false)
 	if err != nil {
 		return err
@@ -124,6 +129,9 @@ func (r *Root) Mount(digests []string, m *state.IDMap) (err error) {
 			_ = r.Remove()
 		}
 	}()
+	if err := os.WriteFile(filepath.Join(r.dir, ownerFile), []byte(owner+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(r.dir, ownerFile), err)
+	}
 	if err := r.makeDirs(&o, m); err != nil {
 		return err
 	}

@@ -100,11 +100,19 @@ func (s *Store) Create(name string, cfg Config) (*Container, error) {
 	c := &Container{ID: id, Name: name, Config: cfg, Status: Created, Created: time.Now().UTC(),
 		dir: filepath.Join(s.containersDir(), id)}
 	if err := os.Mkdir(c.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state of %s: %w", name, err)
+		return nil, fullError(s.root, "creating container "+name, fmt.Errorf("create state of %s: %w", name, err))
 	}
-	if err := c.save(); err != nil {
+	// Everything the container needs in the state dir until its exit is
+	// recorded is written now, before it starts: later the disk may be full.
+	err = c.save()
+	if err == nil {
+		if err = c.reserve(); err != nil {
+			err = fmt.Errorf("create state of %s: %w", name, err)
+		}
+	}
+	if err != nil {
 		_ = os.RemoveAll(c.dir)
-		return nil, err
+		return nil, fullError(s.root, "creating container "+name, err)
 	}
 	return c, nil
 }
@@ -175,6 +183,9 @@ func (s *Store) read(id string) (*Container, error) {
 		return nil, fmt.Errorf("state of %s: %w", id, err)
 	}
 	c.dir = dir
+	if err := c.applyExitRecord(); err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -222,8 +233,18 @@ func (s *Store) Update(c *Container, change func(*Container) error) error {
 	if err := change(fresh); err != nil {
 		return err
 	}
+	// An exit goes to the exit record first, in place: that needs no
+	// space, so a full state dir cannot lose it (record.go).
+	recorded := false
+	if fresh.Status == Exited && fresh.ExitCode != nil {
+		recorded = updateExitRecord(c.dir, func(rec *exitRecord) {
+			rec.ExitCode, rec.Finished = fresh.ExitCode, fresh.Finished
+		}) == nil
+	}
 	if err := fresh.save(); err != nil {
-		return err
+		if !recorded {
+			return fullError(s.root, "saving the state of "+fresh.Name, err)
+		}
 	}
 	*c = *fresh
 	return nil
@@ -237,6 +258,7 @@ func (c *Container) save() error {
 	}
 	tmp := filepath.Join(c.dir, ".state.json.tmp")
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		_ = os.Remove(tmp) // what part of it was written takes space
 		return fmt.Errorf("save state of %s: %w", c.Name, err)
 	}
 	if err := os.Rename(tmp, filepath.Join(c.dir, "state.json")); err != nil {

@@ -1,0 +1,165 @@
+package state
+
+// record.go keeps a container's exit status safe from a full disk. The
+// state dir is a tmpfs of limited size by default (/run), and a detached
+// container's log lives there too, so it can fill up while the container
+// runs; rewriting state.json then fails (a new file needs new pages). So
+// Create writes, before the container starts, a record of fixed size full
+// of spaces, and the exit status is written over it in place: a write
+// within a file's existing size needs no new space. Readers of state.json
+// apply the record when state.json did not get the exit.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// exitRecordFile is the record's name in the container's directory.
+const exitRecordFile = "exit.json"
+
+// exitRecordSize is the record's fixed size: its JSON is far shorter.
+const exitRecordSize = 512
+
+// exitRecord is what the record holds: how the container ended, and how
+// much of its output its log could not hold.
+type exitRecord struct {
+	ExitCode *int      `json:"exitCode,omitempty"`
+	Finished time.Time `json:"finished,omitempty"`
+	// DroppedBytes counts the output of a detached container that its log
+	// could not take, the state dir being full.
+	DroppedBytes int64 `json:"droppedBytes,omitempty"`
+}
+
+// ErrStateDirFull says the state dir has no space left; the message names
+// the fix.
+var ErrStateDirFull = errors.New("no space left on device")
+
+// fullError turns ENOSPC (and EDQUOT) from a write in the state dir into
+// one line that says what to do.
+func fullError(root, what string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("state dir %s is full, so %s failed: free space there, or choose another --state-dir: %w", root, what, ErrStateDirFull)
+	}
+	return err
+}
+
+// reserve writes what must exist before the container starts: its lock
+// files, its exit record, and for a detached one its log and the space
+// for a line in it, so that none of them needs space later.
+func (c *Container) reserve() error {
+	for _, name := range []string{"lock", "supervisor.lock"} {
+		f, err := os.OpenFile(filepath.Join(c.dir, name), os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Close()
+	}
+	if c.Config.Detach {
+		f, err := os.OpenFile(c.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		f.Close()
+		if err := os.WriteFile(filepath.Join(c.dir, logReserveFile), make([]byte, logReserveSize), 0o600); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(c.dir, exitRecordFile), bytes.Repeat([]byte{' '}, exitRecordSize), 0o600)
+}
+
+// readExitRecord reads the record in dir; an empty one (all spaces), or
+// none (a container made by an older runtime), is the zero record.
+func readExitRecord(dir string) (exitRecord, error) {
+	var rec exitRecord
+	b, err := os.ReadFile(filepath.Join(dir, exitRecordFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, nil
+	}
+	if err != nil {
+		return rec, fmt.Errorf("read %s: %w", filepath.Join(dir, exitRecordFile), err)
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return rec, nil
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("read %s: %w", filepath.Join(dir, exitRecordFile), err)
+	}
+	return rec, nil
+}
+
+// updateExitRecord changes the record in dir in place, never past its
+// size, so it needs no space on the filesystem.
+func updateExitRecord(dir string, change func(*exitRecord)) error {
+	path := filepath.Join(dir, exitRecordFile)
+	rec, err := readExitRecord(dir)
+	if err != nil {
+		return err
+	}
+	change(&rec)
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if len(b) > exitRecordSize {
+		return fmt.Errorf("write %s: record of %d bytes is larger than its %d", path, len(b), exitRecordSize)
+	}
+	b = append(b, bytes.Repeat([]byte{' '}, exitRecordSize-len(b))...)
+	// No O_CREATE: a record that is not there cannot be written without
+	// space, and an older runtime's container has none.
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyExitRecord fills in from the record an exit that state.json lacks.
+func (c *Container) applyExitRecord() error {
+	rec, err := readExitRecord(c.dir)
+	if err != nil {
+		return err
+	}
+	if rec.ExitCode != nil && c.ExitCode == nil {
+		c.Status, c.ExitCode, c.Finished = Exited, rec.ExitCode, rec.Finished
+	}
+	return nil
+}
+
+// AddDroppedOutput counts n more bytes of c's output that its log could
+// not take; the count is kept in the exit record, which needs no space.
+func (c *Container) AddDroppedOutput(n int64) error {
+	return updateExitRecord(c.dir, func(rec *exitRecord) { rec.DroppedBytes += n })
+}
+
+// DroppedOutput is how many bytes of c's output its log could not take.
+func (c *Container) DroppedOutput() int64 {
+	rec, err := readExitRecord(c.dir)
+	if err != nil {
+		return 0
+	}
+	return rec.DroppedBytes
+}
+
+// logReserveFile holds space, taken when a detached container is created,
+// that its monitor frees to write into the log that output was dropped.
+const logReserveFile = "log.reserve"
+
+// logReserveSize is one page: more than the marker line needs.
+const logReserveSize = 4096
+
+// ReleaseLogReserve frees the space held for the log's marker line.
+func (c *Container) ReleaseLogReserve() {
+	_ = os.Remove(filepath.Join(c.dir, logReserveFile))
+}

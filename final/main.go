@@ -50,6 +50,9 @@ type cli struct {
 
 	ImageCommands // images, import, load, history, rmi, build: see image.go
 
+	Pull pullCmd `cmd:"" help:"Pull an image from a registry (distribution API v2) into the store."`
+	Push pushCmd `cmd:"" help:"Push a stored image to a registry."`
+
 	Init    initCmd    `cmd:"" hidden:"" help:"Internal: the container side of run, started inside the new namespaces."`
 	Monitor monitorCmd `cmd:"" hidden:"" help:"Internal: supervises a detached container."`
 	Escape  escapeCmd  `cmd:"" hidden:"" help:"Try the classic chroot escape; copy this program into a rootfs and run it inside."`

@@ -39,6 +39,7 @@ type runCmd struct {
 	SecurityOpt []string      `name:"security-opt" sep:"none" placeholder:"seccomp=unconfined" help:"seccomp=unconfined: no syscall filter (unshare, keyctl, io_uring... work again)."`
 	Network     networkFlags  `embed:""`
 	Resources   resourceFlags `embed:""`
+	Pull        pullFlags     `embed:""`
 	Args        []string      `arg:"" optional:"" passthrough:"partial" name:"cmd" help:"IMAGE CMD [ARG...], or with --rootfs: CMD [ARG...]."`
 }
 
@@ -138,6 +139,9 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 		}
 		if imageRootfs == nil {
 			return cfg, fmt.Errorf("%q: images come with the image store, not in this build; run on a directory with --rootfs DIR", args[0])
+		}
+		if err := r.Pull.ensure(g, args[0]); err != nil {
+			return cfg, err
 		}
 		entrypoint, err := imageRootfs(g, args[0], &cfg)
 		if err != nil {

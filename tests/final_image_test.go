@@ -627,7 +627,8 @@ func TestFinalImageBadInput(t *testing.T) {
 		nobody   bool // run as uid 65534
 	}{
 		{name: "run unknown image", wantErr: "is not in the store", args: func(t *testing.T) []string {
-			return []string{"run", "no-such-image", "true"}
+			// --pull never: a missing image would be pulled from Docker Hub.
+			return []string{"run", "--pull", "never", "no-such-image", "true"}
 		}},
 		{name: "run bad image name", wantErr: "image name", args: func(t *testing.T) []string {
 			return []string{"run", "Not_A_Name", "true"}

@@ -23,7 +23,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"path"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -164,33 +163,7 @@ func digestOf(data []byte) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// nameRule is the form docker gives image names: lower-case path
-// components, then an optional :tag.
-var nameRule = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$`)
-
-// maxTagLen is docker's limit on a tag, checked apart from nameRule: a
-// bounded repeat compiles to that many copies, which every box process
-// would pay for at start.
-const maxTagLen = 128
-
-// tagTooLong tells whether the tag of name is longer than docker allows.
-func tagTooLong(name string) bool {
-	base := path.Base(name)
-	i := strings.LastIndex(base, ":")
-	return i >= 0 && len(base)-i-1 > maxTagLen
-}
-
-// NormalizeName checks an image name and adds :latest when it has no tag,
-// as docker does.
-func NormalizeName(name string) (string, error) {
-	if !nameRule.MatchString(name) || tagTooLong(name) {
-		return "", fmt.Errorf("image name %q: use lower-case letters, digits and . _ - /, and an optional :tag, like alpine:3.19", name)
-	}
-	if !strings.Contains(path.Base(name), ":") {
-		name += ":latest"
-	}
-	return name, nil
-}
+// NormalizeName is in reference.go: names are read as docker reads them.
 
 var digestRule = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 

@@ -26,7 +26,9 @@ func TestNormalizeName(t *testing.T) {
 	tests := []struct{ in, want, wantErr string }{
 		{in: "alpine", want: "alpine:latest"},
 		{in: "alpine:3.19", want: "alpine:3.19"},
-		{in: "library/alpine", want: "library/alpine:latest"},
+		{in: "library/alpine", want: "alpine:latest"},
+		{in: "docker.io/sk/img:2", want: "sk/img:2"},
+		{in: "127.0.0.1:5000/team/app", want: "127.0.0.1:5000/team/app:latest"},
 		{in: "my-app_2.x/web:v1.0-rc", want: "my-app_2.x/web:v1.0-rc"},
 		{in: "Alpine", wantErr: "lower-case"},
 		{in: "", wantErr: "lower-case"},

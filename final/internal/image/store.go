@@ -124,6 +124,26 @@ func (s *Store) Image(name string) (Image, error) {
 	return img, nil
 }
 
+// HasLayer tells whether the layer with this diff_id is wholly in the
+// store, so a pull need not fetch it.
+func (s *Store) HasLayer(digest string) bool {
+	_, err := s.layer(digest)
+	return err == nil
+}
+
+// Add runs add with the store ready and its lock held shared, as load
+// does; when add fails, the layers it reported new in added that no image
+// names are removed again, so a failed pull leaves the store as it was.
+func (s *Store) Add(add func(added *[]string) error) (err error) {
+	unlock, err := s.beginAdding()
+	if err != nil {
+		return err
+	}
+	var added []string
+	defer func() { unlock(); s.undoAdding(err, added) }()
+	return add(&added)
+}
+
 // Images lists the store's images by name; a store not made yet has none.
 func (s *Store) Images() ([]Image, error) {
 	entries, err := os.ReadDir(s.imagesDir())

@@ -146,9 +146,9 @@ func (c *Client) DownloadBlob(ctx context.Context, d Descriptor, path, what stri
 	if have > d.Size || got != d.Digest {
 		os.Remove(partial)
 		if have > d.Size {
-			return fmt.Errorf("%s: the registry sent more than the %d bytes the manifest says; nothing was stored", what, d.Size)
+			return corruptError{fmt.Errorf("%s: the registry sent more than the %d bytes the manifest says; nothing was stored", what, d.Size)}
 		}
-		return fmt.Errorf("%s: its content has digest %s, but the manifest says %s; the registry or something on the way altered it, nothing was stored", what, got, d.Digest)
+		return corruptError{fmt.Errorf("%s: its content has digest %s, but the manifest says %s; the registry or something on the way altered it, nothing was stored", what, got, d.Digest)}
 	}
 	narrate.Line(fmt.Sprintf("sha256(blob) = %s matches the manifest", got))
 	if err := os.Rename(partial, path); err != nil {
@@ -157,6 +157,12 @@ func (c *Client) DownloadBlob(ctx context.Context, d Descriptor, path, what stri
 	p.Done(id, "downloaded "+image.HumanSize(d.Size))
 	return nil
 }
+
+// corruptError is a blob that does not match its digest: what the pull
+// downloaded is thrown away, not kept for a resume.
+type corruptError struct{ error }
+
+func (e corruptError) Unwrap() error { return e.error }
 
 // restart empties a partial download and its hash.
 func restart(f *os.File, h *hash.Hash) error {

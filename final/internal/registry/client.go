@@ -264,13 +264,22 @@ func (c *Client) apiError(resp *http.Response, what string) error {
 	case resp.StatusCode == http.StatusNotFound && codes == "NAME_UNKNOWN":
 		return fmt.Errorf("%s: registry %s has no repository %s%s", what, c.host, c.ref.Path, said)
 	case resp.StatusCode == http.StatusNotFound && codes == "MANIFEST_UNKNOWN":
-		return fmt.Errorf("%s: repository %s on %s has no %s%s", what, c.ref.Path, c.host, c.ref.Object(), said)
+		// docker-registry says this for a repository it does not have too.
+		return fmt.Errorf("%s: registry %s has no image %s%s%s; check the name and the tag", what, c.host, c.ref.Path, objectSuffix(c.ref), said)
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("%s: registry %s answers 404 Not Found%s; check the name", what, c.host, said)
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%s: registry %s refuses access (%s)%s; check the credentials in %s", what, c.host, resp.Status, said, c.authFileName())
 	}
 	return fmt.Errorf("%s: registry %s answers %s%s", what, c.host, resp.Status, said)
+}
+
+// objectSuffix is ":TAG" or "@DIGEST", as a name ends.
+func objectSuffix(r image.Reference) string {
+	if r.Digest != "" {
+		return "@" + r.Digest
+	}
+	return ":" + r.Tag
 }
 
 // drain reads what is left of a body, so the connection can be reused.

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -217,6 +218,17 @@ func (c *Client) downloadLayers(ctx context.Context, s *image.Store, m Manifest,
 		}
 	}
 	if first != nil {
+		// A download cut short stays for the next pull to resume; after
+		// a corrupt blob nothing of this pull is kept.
+		var corrupt corruptError
+		if errors.As(first, &corrupt) {
+			for _, f := range files {
+				if f != "" {
+					_ = removeIfExists(f)
+					_ = removeIfExists(f + ".partial")
+				}
+			}
+		}
 		return nil, fmt.Errorf("pull %s: %w", c.ref.Familiar(), first)
 	}
 	return files, nil

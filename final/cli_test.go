@@ -73,7 +73,7 @@ func TestRunConfig(t *testing.T) {
 	if cfg.Workdir != "/srv" || cfg.Rootfs != rootfs {
 		t.Errorf("workdir, rootfs = %s, %s; want /srv, %s", cfg.Workdir, cfg.Rootfs, rootfs)
 	}
-	if diff := cmp.Diff([]string{"pid", "mnt", "uts", "ipc", "net"}, cfg.Namespaces); diff != "" {
+	if diff := cmp.Diff([]string{"pid", "mnt", "uts", "ipc", "net", "cgroup"}, cfg.Namespaces); diff != "" {
 		t.Errorf("namespaces mismatch (-want +got):\n%s", diff)
 	}
 }

@@ -35,6 +35,9 @@ func (i *initCmd) Run() error {
 	// Capabilities and no_new_privs are per thread, and the command is
 	// forked from the thread that dropped them: keep to one thread.
 	runtime.LockOSThread()
+	// One processor is plenty for an init that waits, and each one costs
+	// threads, which count against the container's pids.max.
+	runtime.GOMAXPROCS(1)
 	for _, fd := range []int{fdSpec, fdConsole, fdNarration, fdReady, fdExec} {
 		sys.CloseOnExec(fd) // none of them is the command's business
 	}
@@ -48,7 +51,9 @@ func (i *initCmd) Run() error {
 	narrate.Setup(spec.Explain, report, spec.Color)
 	// Wait for the host side (cgroup, network) to finish: the runtime
 	// closes the spec pipe when it has.
-	_, _ = io.Copy(io.Discard, os.NewFile(fdSpec, "spec"))
+	specPipe := os.NewFile(fdSpec, "spec")
+	_, _ = io.Copy(io.Discard, specPipe)
+	specPipe.Close()
 	c, err := setupContainer(spec)
 	if err != nil {
 		fmt.Fprintf(report, "%s: %v\n", programName, err)
@@ -112,6 +117,13 @@ type container struct {
 // step before needs them.
 func setupContainer(spec initSpec) (*container, error) {
 	cfg := spec.Config
+	if hasNamespace(cfg.Namespaces, "cgroup") {
+		// Now, not at clone: a cgroup namespace is rooted at the cgroup its
+		// maker is in, and the runtime has only just put us in ours.
+		if err := namespaces.UnshareCgroup(); err != nil {
+			return nil, err
+		}
+	}
 	if err := namespaces.SetHostname(cfg.Hostname); err != nil {
 		return nil, err
 	}
@@ -148,8 +160,10 @@ func setupContainer(spec initSpec) (*container, error) {
 		if err := sys.SetWinsize(int(master.Fd()), spec.Winsize); err != nil {
 			return nil, err
 		}
-		err = pty.SendMaster(os.NewFile(fdConsole, "console"), master)
+		console := os.NewFile(fdConsole, "console")
+		err = pty.SendMaster(console, master)
 		master.Close()
+		console.Close()
 		if err != nil {
 			return nil, err
 		}
@@ -163,11 +177,18 @@ func setupContainer(spec initSpec) (*container, error) {
 			return nil, err
 		}
 	}
-	if err := security.DropPrivileges(); err != nil {
+	// This process stays in the container as its init, with threads the Go
+	// runtime made on its own: every one of them must end up with no more
+	// power than the command, and none may be reachable from it.
+	narrate.Explain(narrate.Security, "This process stays as PID 1: make it non-dumpable, so no container process may ptrace it or open its /proc/1/mem, /proc/1/exe or /proc/1/fd.")
+	if err := sys.SetNotDumpable(); err != nil {
+		return nil, err
+	}
+	if err := security.DropPrivilegesOnAllThreads(); err != nil {
 		return nil, err
 	}
 	if !cfg.Unconfined {
-		if err := security.InstallSyscallFilter(); err != nil {
+		if err := security.InstallSyscallFilterOnAllThreads(); err != nil {
 			return nil, err
 		}
 	}

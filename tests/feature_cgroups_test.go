@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,18 +40,26 @@ func ownCgroup(t *testing.T, step string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runIn(t, step, rootfsCopy(t), "sh", "-c", withProc("cat /proc/self/cgroup"))
-	if r.code != 0 {
-		t.Fatalf("container did not run:\n%s", r)
+	// Read from the host: inside, a cgroup namespace (final's) shows the
+	// container's own cgroup as "/".
+	c := startContainer(t, step, runArgs(rootfsCopy(t), nil, "sleep", "300")...)
+	pid := c.waitForProcess(t, "sleep")
+	theirs, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
 	own := ""
-	for _, line := range nonEmptyLines(r.stdout) {
+	for _, line := range nonEmptyLines(string(theirs)) {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) == 3 && !strings.Contains(string(ours), line+"\n") && strings.HasPrefix(filepath.Base(parts[2]), "box-") {
 			own = filepath.Base(parts[2])
 		}
 	}
-	t.Logf("the command's cgroups:\n%s", r.stdout)
+	t.Logf("the command's cgroups, seen from the host:\n%s", theirs)
 	if own == "" {
 		return false
 	}

@@ -268,7 +268,7 @@ func TestFinalExplain(t *testing.T) {
 	loud := f.mustBox("--explain", "run", "--rm", "--rootfs", rootfs, "true")
 	for _, want := range []string{
 		"# user: ", "# uts: ", "# net: ", "# mount: ", "# root: ", "# security: ", "# pid: ",
-		`  pivot_root(".", ".") = 0`, `  sethostname(`, `  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) = 0`,
+		`  pivot_root(".", ".") = 0`, `  sethostname(`, `  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) /* on every thread of the process */ = 0`,
 		`CLONE_NEWUSER`, `  mount("proc", `,
 	} {
 		if !strings.Contains(loud.stderr, want) {

@@ -104,7 +104,7 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 }
 
 // spareThreads is how many idle OS threads the init keeps for later.
-const spareThreads = 4
+const spareThreads = 2
 
 // prewarmThreads makes the Go runtime start n more OS threads now, before
 // the command exists. pids.max counts threads: an init that needs a new one

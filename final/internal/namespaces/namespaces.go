@@ -32,9 +32,18 @@ var Kinds = []Kind{
 	{"mnt", unix.CLONE_NEWNS, "the mount table"},
 }
 
-// Default are the kinds every container gets; cgroup and user come with the
-// cgroup and user namespace code.
-var Default = []string{"pid", "mnt", "uts", "ipc", "net"}
+// Default are the kinds every container gets: these, a cgroup namespace
+// where the kernel has them (Linux 4.6), and a user namespace unless
+// --userns host.
+var Default = defaultKinds()
+
+func defaultKinds() []string {
+	kinds := []string{"pid", "mnt", "uts", "ipc", "net"}
+	if _, err := os.Stat("/proc/self/ns/cgroup"); err == nil {
+		kinds = append(kinds, "cgroup")
+	}
+	return kinds
+}
 
 // Lookup finds a kind by name.
 func Lookup(name string) (Kind, error) {
@@ -46,7 +55,11 @@ func Lookup(name string) (Kind, error) {
 	return Kind{}, fmt.Errorf("unknown namespace %q", name)
 }
 
-// CloneFlags is the clone(2) flags that create the named namespaces.
+// CloneFlags is the clone(2) flags that create the named namespaces, but
+// for cgroup: a cgroup namespace is rooted at the cgroup of the process
+// that makes it, and clone(2) makes it before the child is placed in its
+// own cgroup (even with CLONE_INTO_CGROUP, the root is the parent's), so
+// the init makes it itself with UnshareCgroup once it is in its cgroup.
 func CloneFlags(names []string) (uintptr, error) {
 	var flags uintptr
 	for _, name := range names {
@@ -54,7 +67,9 @@ func CloneFlags(names []string) (uintptr, error) {
 		if err != nil {
 			return 0, err
 		}
-		flags |= k.Flag
+		if name != "cgroup" {
+			flags |= k.Flag
+		}
 	}
 	return flags, nil
 }

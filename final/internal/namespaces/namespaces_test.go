@@ -32,6 +32,11 @@ func TestCloneFlags(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("CloneFlags(Default) = %#x, %v; want %#x", got, err, want)
 	}
+	// cgroup is left for the init to unshare once it is in its cgroup.
+	got, err = CloneFlags([]string{"pid", "cgroup"})
+	if err != nil || got != unix.CLONE_NEWPID {
+		t.Errorf("CloneFlags(pid, cgroup) = %#x, %v; want CLONE_NEWPID alone", got, err)
+	}
 	if _, err := CloneFlags([]string{"time"}); err == nil {
 		t.Error("CloneFlags accepted an unknown namespace")
 	}

@@ -22,9 +22,11 @@ import (
 func MakeMountPoints(rootfs string, volumes []state.Volume, workdir string) error {
 	for _, v := range volumes {
 		narrate.Explain(narrate.User, "Make the mount point %s from the host: root in the user namespace may not write to the rootfs.", v.Container)
-		if _, err := volumeTarget(rootfs, v); err != nil {
+		parent, _, err := openVolumeParent(rootfs, v)
+		if err != nil {
 			return err
 		}
+		parent.Close()
 	}
 	if underMount(workdir, volumes) {
 		return nil // made inside, on that mount

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,60 +47,104 @@ func ParseVolumes(specs []string) ([]state.Volume, error) {
 }
 
 // mountVolumes binds each volume into the rootfs, before pivot_root, while
-// the host paths are still reachable.
+// the host paths are still reachable. The mount point is opened one name
+// at a time below the rootfs, refusing symlinks, and mounted on through its
+// file descriptor: a name checked and then mounted by path could be
+// swapped for a symlink in between (by a container sharing a volume with
+// this one), and the bind would land where that symlink points.
 func mountVolumes(rootfs string, volumes []state.Volume) error {
 	for _, v := range volumes {
-		narrate.Explain(narrate.Mount, "Bind the host's %s into the container at %s.", v.Host, v.Container)
-		target, err := volumeTarget(rootfs, v)
-		if err != nil {
-			return err
-		}
-		if err := sys.Mount(v.Host, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return err
-		}
-		// A bind mount ignores flags on creation: read-only and nodev take
-		// a second call that remounts the bind, which in a user namespace
-		// must repeat the flags the kernel locked.
-		flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NODEV | lockedFlags(target)
-		why := "Remount it nodev, like every writable mount in the container."
-		if v.ReadOnly {
-			flags |= unix.MS_RDONLY
-			why = "Remount it read-only and nodev, so writes inside fail with EROFS."
-		}
-		narrate.Explain(narrate.Mount, "%s", why)
-		if err := sys.Mount("", target, "", flags, ""); err != nil {
+		narrate.Explain(narrate.Mount, "Bind the host's %s into the container at %s: open the mount point name by name below the rootfs, no symlinks, then mount on the descriptor.", v.Host, v.Container)
+		if err := mountVolume(rootfs, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// volumeTarget creates the mount point of v inside rootfs, refusing paths
-// that cross a symlink: a rootfs could point one at the host's /etc.
-func volumeTarget(rootfs string, v state.Volume) (string, error) {
+// mountVolume binds v onto its mount point, then remounts the bind with
+// the flags a bind ignores on creation.
+func mountVolume(rootfs string, v state.Volume) error {
+	parent, last, err := openVolumeParent(rootfs, v)
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	target, err := sys.OpenBeneath(parent, last)
+	if err != nil {
+		return volumeError(v, err)
+	}
+	err = sys.Mount(v.Host, sys.FdPath(target), "", unix.MS_BIND|unix.MS_REC, "")
+	target.Close()
+	if err != nil {
+		return err
+	}
+	// The descriptor opened before the bind is the directory under it;
+	// the bind's own root is what the name leads to now.
+	bound, err := sys.OpenBeneath(parent, last)
+	if err != nil {
+		return volumeError(v, err)
+	}
+	defer bound.Close()
+	// A bind mount ignores flags on creation: read-only and nodev take a
+	// second call that remounts the bind, which in a user namespace must
+	// repeat the flags the kernel locked.
+	flags := unix.MS_BIND | unix.MS_REMOUNT | unix.MS_NODEV | lockedFlags(sys.FdPath(bound))
+	why := "Remount it nodev, like every writable mount in the container."
+	if v.ReadOnly {
+		flags |= unix.MS_RDONLY
+		why = "Remount it read-only and nodev, so writes inside fail with EROFS."
+	}
+	narrate.Explain(narrate.Mount, "%s", why)
+	return sys.Mount("", sys.FdPath(bound), "", flags, "")
+}
+
+// openVolumeParent opens the directory that holds v's mount point inside
+// rootfs, making the missing directories on the way, and makes the mount
+// point itself (a directory, or a file for a file volume) unless it exists
+// (EEXIST). It returns the parent and the mount point's name in it.
+func openVolumeParent(rootfs string, v state.Volume) (*os.File, string, error) {
 	hostInfo, err := os.Stat(v.Host)
 	if err != nil {
-		return "", fmt.Errorf("volume %s: %w", v, err)
+		return nil, "", fmt.Errorf("volume %s: %w", v, err)
 	}
 	parts := strings.Split(strings.TrimPrefix(v.Container, "/"), "/")
-	target := rootfs
+	dir, err := sys.OpenDir(rootfs)
+	if err != nil {
+		return nil, "", err
+	}
 	for i, part := range parts {
-		target = filepath.Join(target, part)
-		info, err := os.Lstat(target)
-		switch {
-		case err == nil && info.Mode()&os.ModeSymlink != 0:
-			return "", fmt.Errorf("volume %s: %s is a symlink in the rootfs; choose another path", v, v.Container)
-		case err == nil:
-			continue
-		case i < len(parts)-1 || hostInfo.IsDir():
-			if err := sys.Mkdir(target, 0o755); err != nil {
-				return "", fmt.Errorf("volume %s: %w", v, err)
+		if i == len(parts)-1 {
+			if hostInfo.IsDir() {
+				err = sys.MkdirBeneath(dir, part, 0o755)
+			} else {
+				err = sys.CreateBeneath(dir, part, 0o644)
 			}
-		default:
-			if err := sys.CreateFile(target, 0o644); err != nil {
-				return "", fmt.Errorf("volume %s: %w", v, err)
+			if err != nil && !errors.Is(err, unix.EEXIST) {
+				dir.Close()
+				return nil, "", volumeError(v, err)
+			}
+			return dir, part, nil
+		}
+		next, err := sys.OpenBeneath(dir, part)
+		if errors.Is(err, unix.ENOENT) {
+			if err = sys.MkdirBeneath(dir, part, 0o755); err == nil {
+				next, err = sys.OpenBeneath(dir, part)
 			}
 		}
+		dir.Close()
+		if err != nil {
+			return nil, "", volumeError(v, err)
+		}
+		dir = next
 	}
-	return target, nil
+	return dir, "", fmt.Errorf("volume %s: no mount point", v)
+}
+
+// volumeError names the fix for a mount point that cannot be used.
+func volumeError(v state.Volume, err error) error {
+	if sys.IsSymlinkRefusal(err) {
+		return fmt.Errorf("volume %s: %s crosses a symlink in the rootfs; choose another path", v, v.Container)
+	}
+	return fmt.Errorf("volume %s: %w", v, err)
 }

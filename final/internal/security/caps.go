@@ -38,31 +38,43 @@ func CapMask(caps []int) uint64 {
 }
 
 // DropPrivileges limits the calling thread, and every process it starts,
-// to DefaultCaps and sets no_new_privs. Capabilities and no_new_privs are
-// per thread: the caller must have locked its goroutine to its thread, and
-// start the container's processes from it.
-func DropPrivileges() error {
+// to DefaultCaps and sets no_new_privs. The caller must have locked its
+// goroutine to its thread and start the container's processes from it
+// (box exec's thread in the container's namespaces, which exits after).
+func DropPrivileges() error { return dropPrivileges(sys.ThisThread) }
+
+// DropPrivilegesOnAllThreads does what DropPrivileges does on every thread
+// of this process: for the init, which stays in the container, where a
+// container process that made any of its threads run code would otherwise
+// have every capability the runtime started with.
+func DropPrivilegesOnAllThreads() error { return dropPrivileges(sys.AllThreads) }
+
+func dropPrivileges(t sys.Threads) error {
 	last, err := sys.LastCap()
 	if err != nil {
 		return err
 	}
 	keep := CapMask(DefaultCaps)
 	drop := capsToDrop(keep, last)
+	where := "this thread's"
+	if t == sys.AllThreads {
+		where = "every thread's"
+	}
 	// For root, execve(2) makes the new permitted set the bounding set: the
-	// bounding set is what limits the command, capset only this thread.
-	narrate.Explain(narrate.Security, "Drop every capability outside docker's default set from the bounding set, so no execve can get one back.")
-	if err := sys.CapBsetDropAll(drop); err != nil {
+	// bounding set is what limits the command, capset only the thread.
+	narrate.Explain(narrate.Security, "Drop every capability outside docker's default set from %s bounding set, so no execve can get one back.", where)
+	if err := sys.CapBsetDropAll(drop, t); err != nil {
 		return err
 	}
-	narrate.Explain(narrate.Security, "Limit this thread's own capabilities to the same set, and clear the ambient ones.")
-	if err := sys.ClearAmbient(); err != nil {
+	narrate.Explain(narrate.Security, "Limit %s own capabilities to the same set, and clear the ambient and inheritable ones.", where)
+	if err := sys.ClearAmbient(t); err != nil {
 		return err
 	}
-	if err := sys.Capset(keep); err != nil {
+	if err := sys.Capset(keep, t); err != nil {
 		return err
 	}
 	narrate.Explain(narrate.Security, "Set no_new_privs: setuid binaries and file capabilities grant nothing from now on.")
-	return sys.SetNoNewPrivs()
+	return sys.SetNoNewPrivs(t)
 }
 
 // capsToDrop lists the capabilities up to last that keep does not hold.

@@ -86,7 +86,14 @@ func bpfJump(code uint16, k uint32, jt, jf uint8) unix.SockFilter {
 // processes it starts inherit it, and no execve removes it. It needs
 // no_new_privs (set before) and must come last: the runtime's own setup
 // makes calls it refuses.
-func InstallSyscallFilter() error {
+func InstallSyscallFilter() error { return installSyscallFilter(sys.ThisThread) }
+
+// InstallSyscallFilterOnAllThreads installs the filter on every thread of
+// this process at once (SECCOMP_FILTER_FLAG_TSYNC): for the init, whose
+// other threads would otherwise make any call unfiltered.
+func InstallSyscallFilterOnAllThreads() error { return installSyscallFilter(sys.AllThreads) }
+
+func installSyscallFilter(threads sys.Threads) error {
 	t, ok := seccompTable()
 	if !ok {
 		narrate.Explain(narrate.Security, "No syscall filter for this architecture: capabilities alone guard the kernel.")
@@ -96,7 +103,7 @@ func InstallSyscallFilter() error {
 		panic("security: too many refused calls for 8-bit jumps")
 	}
 	narrate.Explain(narrate.Security, "Install the syscall filter (seccomp), last: %d calls fail with EPERM (%s), clone with CLONE_NEW* flags too, and clone3 with ENOSYS.", len(t.refused), t.names)
-	return sys.SetSeccompFilter(seccompFilter(t.arch, t.refused, t.clone, t.clone3, t.x32))
+	return sys.SetSeccompFilter(seccompFilter(t.arch, t.refused, t.clone, t.clone3, t.x32), threads)
 }
 
 // seccompTableOf is one architecture's part of the filter.

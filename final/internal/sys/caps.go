@@ -3,8 +3,10 @@ package sys
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,27 +62,34 @@ func LastCap() (int, error) {
 
 // ClearAmbient empties the ambient capability set, the one set that an
 // execve of a non-root program would carry over.
-func ClearAmbient() error {
-	c := "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)"
-	err := call(c, func() error { return unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) })
+func ClearAmbient(t Threads) error {
+	c := "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)" + t.comment()
+	err := call(c, func() error {
+		return rawSyscall(t, unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0)
+	})
 	if err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
 	return nil
 }
 
-// Capset sets this thread's effective, permitted and inheritable sets to
-// set with capset(2), in the 64-bit (version 3) layout.
-func Capset(set uint64) error {
-	c := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=permitted=inheritable=%s})", CapSetString(set))
+// Capset sets the effective and permitted sets to set with capset(2), in
+// the 64-bit (version 3) layout, and empties the inheritable set: a
+// program that execve gives file capabilities to must not get more from
+// it (CVE-2022-24769).
+func Capset(set uint64, t Threads) error {
+	c := fmt.Sprintf("capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=permitted=%s, inheritable=0})%s", CapSetString(set), t.comment())
 	err := call(c, func() error {
 		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		lo, hi := uint32(set), uint32(set>>32)
 		data := [2]unix.CapUserData{
-			{Effective: lo, Permitted: lo, Inheritable: lo},
-			{Effective: hi, Permitted: hi, Inheritable: hi},
+			{Effective: lo, Permitted: lo},
+			{Effective: hi, Permitted: hi},
 		}
-		return unix.Capset(&hdr, &data[0])
+		err := rawSyscall(t, unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+		runtime.KeepAlive(&hdr)
+		runtime.KeepAlive(&data)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("capset: %w", err)
@@ -90,27 +99,27 @@ func Capset(set uint64) error {
 
 // SetNoNewPrivs sets no_new_privs: from now on execve never grants
 // privileges, not through setuid bits nor file capabilities.
-func SetNoNewPrivs() error {
-	c := "prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)"
-	err := call(c, func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+func SetNoNewPrivs(t Threads) error {
+	c := "prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)" + t.comment()
+	err := call(c, func() error { return rawSyscall(t, unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0) })
 	if err != nil {
 		return fmt.Errorf("prctl PR_SET_NO_NEW_PRIVS: %w", err)
 	}
 	return nil
 }
 
-// CapBsetDropAll drops each capability in caps from this thread's bounding
-// set, narrated as one line: prctl(PR_CAPBSET_DROP) takes one at a time.
-func CapBsetDropAll(caps []int) error {
+// CapBsetDropAll drops each capability in caps from the bounding set,
+// narrated as one line: prctl(PR_CAPBSET_DROP) takes one at a time.
+func CapBsetDropAll(caps []int, t Threads) error {
 	names := make([]string, len(caps))
 	for i, c := range caps {
 		names[i] = CapName(c)
 	}
-	line := fmt.Sprintf("prctl(PR_CAPBSET_DROP, CAP) /* for each of %d: %s */", len(caps), strings.Join(names, ", "))
+	line := fmt.Sprintf("prctl(PR_CAPBSET_DROP, CAP) /* for each of %d: %s */%s", len(caps), strings.Join(names, ", "), t.comment())
 	failed := -1
 	err := call(line, func() error {
 		for _, c := range caps {
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if err := rawSyscall(t, unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); err != nil {
 				failed = c
 				return err
 			}

@@ -327,6 +327,13 @@ func runChapter(t *testing.T, w docsWorkdir, blocks []outputBlock) []string {
 	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
 		t.Fatal(err)
 	}
+	// A learner runs every chapter on one rootfs: what a chapter leaves
+	// in it shows in the transcripts of the chapters after it.
+	if names, err := treeNames(w.rootfs); err != nil {
+		t.Error(err)
+	} else if diff := cmp.Diff(shared.names, names); diff != "" {
+		t.Errorf("the chapter leaves its rootfs changed; add the commands that undo it (-before +after):\n%s", diff)
+	}
 	text := normalizeOutput(out.String(), outputPaths{pwd: w.dir, rootfs: w.rootfs, ownCgroups: docsCgroupDirs()}, strings.Fields(recorded.String()))
 	parts := strings.Split(text, blockSeparator+"\n")
 	if len(parts) != len(blocks)+1 {

@@ -56,6 +56,13 @@ type regHost string
 // it when the test ends.
 func startRegistry(t *testing.T, auth string) regHost {
 	t.Helper()
+	return startRegistryHTTP(t, "", auth)
+}
+
+// startRegistryHTTP is startRegistry with more settings under "http:"
+// (indented by four spaces), like tls.
+func startRegistryHTTP(t *testing.T, httpExtra, auth string) regHost {
+	t.Helper()
 	dir := t.TempDir()
 	host := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 	config := fmt.Sprintf(`version: 0.1
@@ -71,7 +78,7 @@ storage:
 http:
   addr: %s
   secret: box-registry-test
-%s`, filepath.Join(dir, "data"), host, auth)
+%s%s`, filepath.Join(dir, "data"), host, httpExtra, auth)
 	file := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,11 +93,12 @@ http:
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	// Wait until it answers; a registry that never does fails the test.
+	// Wait until it answers (any answer, even a TLS one); a registry that
+	// never does fails the test.
 	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + host + "/v2/")
+		conn, err := net.Dial("tcp", host)
 		if err == nil {
-			resp.Body.Close()
+			conn.Close()
 			return regHost(host)
 		}
 		if i == 300 {
@@ -614,6 +622,66 @@ func realmHost(t *testing.T, realm string) string {
 	return u.Host
 }
 
+// boxEnv runs box with d's dirs and extra environment variables.
+func (d regDirs) boxEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(binary(t, finalStep), d.args(args...)...)
+	cmd.Env = append(append(os.Environ(), "NO_COLOR=1"), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// TestFinalRegistryHTTPS pushes to and pulls from a registry that speaks
+// HTTPS, with a certificate for 127.0.0.1 made here: trusted through
+// SSL_CERT_FILE it works, and untrusted it fails in one line. HTTPS comes
+// first even on loopback.
+func TestFinalRegistryHTTPS(t *testing.T) {
+	regTools(t)
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	reg := startRegistryHTTP(t, fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", certFile, keyFile), "")
+	trust := []string{"SSL_CERT_FILE=" + certFile}
+
+	set := newRegSet(t, "tls")
+	ref := fmt.Sprintf("%s/test/tls:1", reg)
+	src := newRegDirs(t)
+	src.mustBox(t, "load", writeDockerSave(t, ref, set), ref)
+	oneLine(t, src.boxEnv(t, nil, "push", "--auth-file", src.auth, ref), "certificate")
+	if r := src.boxEnv(t, trust, "--explain", "push", "--auth-file", src.auth, ref); r.code != 0 || !strings.Contains(r.stderr, "to https://"+string(reg)) {
+		t.Fatalf("push over HTTPS:\n%s", r)
+	}
+
+	d := newRegDirs(t)
+	oneLine(t, d.boxEnv(t, nil, "pull", "--auth-file", d.auth, ref), "certificate")
+	d.storedNothing(t, false)
+	r := d.boxEnv(t, trust, "--explain", "pull", "--auth-file", d.auth, ref)
+	if r.code != 0 || !strings.Contains(r.stderr, "from https://"+string(reg)) || strings.Contains(r.stderr, "plain HTTP") {
+		t.Fatalf("pull over HTTPS:\n%s", r)
+	}
+	if got := d.mustBox(t, "run", ref).stdout; got != "tls\n" {
+		t.Errorf("run %s printed %q", ref, got)
+	}
+}
+
 // writeAuth writes a docker config.json with one registry's credentials.
 func writeAuth(t *testing.T, file, host, user, password string) {
 	t.Helper()
@@ -721,6 +789,42 @@ func TestFinalRegistryBadInput(t *testing.T) {
 		})
 	}
 
+	t.Run("pull killed halfway, then resumed", func(t *testing.T) {
+		halfway := make(chan struct{})
+		stall := startBlobProxyNotify(t, reg, baseBlob, "stall", halfway)
+		ref := fmt.Sprintf("%s/test/bad:1", stall)
+		d := newRegDirs(t)
+		cmd := exec.Command(binary(t, finalStep), d.args("pull", "--auth-file", d.auth, ref)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-halfway:
+		case <-time.After(runTimeout):
+			t.Fatal("the pull never reached the middle of the layer")
+		}
+		// Kill it once the bytes sent are on disk, in the .partial file.
+		partial := filepath.Join(d.store, "downloads", strings.TrimPrefix(baseBlob, "sha256:")+".partial")
+		for deadline := time.Now().Add(runTimeout); ; time.Sleep(10 * time.Millisecond) {
+			if info, err := os.Stat(partial); err == nil && info.Size() > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no bytes in %s", partial)
+			}
+		}
+		cmd.Process.Kill() // SIGKILL: nothing of box's runs after this
+		cmd.Wait()
+		d.storedNothing(t, true)
+		r := d.pull(t, true, ref)
+		if r.code != 0 || !strings.Contains(r.stderr, "-> 206 (resume at byte") {
+			t.Fatalf("the pull after a killed one should resume its download:\n%s", r)
+		}
+		if names := d.imageNames(t); len(names) != 1 || names[0] != ref {
+			t.Errorf("images after the resumed pull: %v", names)
+		}
+	})
+
 	t.Run("truncated download, then resumed", func(t *testing.T) {
 		cut := startBlobProxy(t, reg, baseBlob, "truncate")
 		ref := fmt.Sprintf("%s/test/bad:1", cut)
@@ -793,11 +897,19 @@ func pushRaw(t *testing.T, reg regHost, repo, tag, configType, layerType string)
 // the connection, and serves later (Range) requests as they are.
 func startBlobProxy(t *testing.T, reg regHost, digest, how string) regHost {
 	t.Helper()
+	return startBlobProxyNotify(t, reg, digest, how, nil)
+}
+
+// startBlobProxyNotify is startBlobProxy that can also "stall": send half
+// of the blob once, close halfway, and hold the connection until the
+// client goes away.
+func startBlobProxyNotify(t *testing.T, reg regHost, digest, how string, halfway chan struct{}) regHost {
+	t.Helper()
 	target, _ := url.Parse("http://" + string(reg))
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	var once sync.Once
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+digest) || (how == "truncate" && r.Header.Get("Range") != "") {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+digest) || (how != "corrupt" && r.Header.Get("Range") != "") {
 			proxy.ServeHTTP(w, r)
 			return
 		}
@@ -815,6 +927,17 @@ func startBlobProxy(t *testing.T, reg regHost, digest, how string) regHost {
 		case "corrupt":
 			body[len(body)/2] ^= 0xff
 			w.Write(body)
+		case "stall":
+			first := false
+			once.Do(func() { first = true })
+			if !first {
+				w.Write(body)
+				return
+			}
+			w.Write(body[:len(body)/2])
+			w.(http.Flusher).Flush()
+			close(halfway)
+			<-r.Context().Done()
 		case "truncate":
 			cut := false
 			once.Do(func() { cut = true })

@@ -149,7 +149,7 @@ func (c *Client) fetchToken(ctx context.Context, params map[string]string, push 
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", fmt.Errorf("registry %s names a token service box cannot use: realm %q", c.host, realm)
 	}
-	if u.Scheme == "http" && !isLoopback(u.Host) && c.scheme != "http" {
+	if u.Scheme == "http" && !isLoopback(u.Host) && !c.plainOK {
 		return "", fmt.Errorf("registry %s sends box for a token over plain HTTP to %s; refused (only loopback or an --insecure-registry may use HTTP)", c.host, u.Host)
 	}
 	q := u.Query()

@@ -42,7 +42,8 @@ type Options struct {
 type Client struct {
 	ref    image.Reference
 	host   string // where the API is: registry-1.docker.io for docker.io
-	scheme string // https, or http for loopback and --insecure-registry
+	scheme  string // https, or http once a plainOK registry answered HTTPS with HTTP
+	plainOK bool   // loopback, or named by --insecure-registry
 	http   *http.Client
 	creds  *credentials // nil: anonymous
 	opts   Options
@@ -54,13 +55,14 @@ type Client struct {
 
 // New makes a client for the repository of ref.
 func New(ref image.Reference, opts Options) (*Client, error) {
+	// HTTPS always comes first; loopback and --insecure-registry only
+	// allow falling back to plain HTTP when the registry answers HTTPS
+	// with HTTP, as docker does.
 	c := &Client{ref: ref, host: ref.RegistryHost(), scheme: "https", opts: opts}
-	if isLoopback(c.host) {
-		c.scheme = "http"
-	}
+	c.plainOK = isLoopback(c.host)
 	for _, h := range opts.Insecure {
 		if h == ref.Domain || h == c.host {
-			c.scheme = "http"
+			c.plainOK = true
 		}
 	}
 	creds, err := loadCredentials(opts.AuthFile, ref.Domain)
@@ -92,6 +94,8 @@ func New(ref image.Reference, opts Options) (*Client, error) {
 
 // Describe names where the client talks, for the narration.
 func (c *Client) Describe() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return fmt.Sprintf("%s://%s", c.scheme, c.host)
 }
 
@@ -110,6 +114,8 @@ func isLoopback(hostport string) bool {
 
 // url is the URL of an API path under /v2/NAME/.
 func (c *Client) url(p string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return fmt.Sprintf("%s://%s/v2/%s/%s", c.scheme, c.host, c.ref.Path, p)
 }
 
@@ -146,6 +152,20 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 		}
 		c.mu.Unlock()
 		resp, err := c.http.Do(req)
+		if err != nil && c.plainOK && req.URL.Scheme == "https" && req.URL.Host == c.host &&
+			strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+			why := "it is on loopback"
+			if !isLoopback(c.host) {
+				why = "it is named by --insecure-registry"
+			}
+			narrate.Explain(narrate.Layers, "%s answers HTTPS with plain HTTP; %s, so speak plain HTTP to it.", c.host, why)
+			c.mu.Lock()
+			c.scheme = "http"
+			c.mu.Unlock()
+			r.url = "http" + strings.TrimPrefix(r.url, "https")
+			attempt--
+			continue
+		}
 		if err != nil {
 			return nil, c.netError(err)
 		}

@@ -40,13 +40,13 @@ type Options struct {
 
 // Client talks to one registry about one repository.
 type Client struct {
-	ref    image.Reference
-	host   string // where the API is: registry-1.docker.io for docker.io
+	ref     image.Reference
+	host    string // where the API is: registry-1.docker.io for docker.io
 	scheme  string // https, or http once a plainOK registry answered HTTPS with HTTP
 	plainOK bool   // loopback, or named by --insecure-registry
-	http   *http.Client
-	creds  *credentials // nil: anonymous
-	opts   Options
+	http    *http.Client
+	creds   *credentials // nil: anonymous
+	opts    Options
 
 	mu    sync.Mutex
 	auth  string // the Authorization header that worked last

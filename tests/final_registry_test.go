@@ -768,6 +768,8 @@ func TestFinalRegistryBadInput(t *testing.T) {
 	pushRaw(t, reg, "test/zstd", "1", "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+zstd")
 	pushRaw(t, reg, "test/chart", "1", "application/vnd.cncf.helm.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip")
 	corrupt := startBlobProxy(t, reg, baseBlob, "corrupt")
+	configDigest := digestOf(mustJSONConfig(t, layout))
+	corruptConfig := startBlobProxy(t, reg, configDigest, "corrupt")
 	down := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
 
 	tests := []struct {
@@ -776,6 +778,7 @@ func TestFinalRegistryBadInput(t *testing.T) {
 		{"unknown image", fmt.Sprintf("%s/test/nothing:1", reg), "has no image test/nothing:1"},
 		{"unknown tag", fmt.Sprintf("%s/test/bad:nope", reg), "registry " + string(reg) + " has no image test/bad:nope (MANIFEST_UNKNOWN"},
 		{"blob does not match its digest", fmt.Sprintf("%s/test/bad:1", corrupt), "but the manifest says " + baseBlob},
+		{"config does not match its digest", fmt.Sprintf("%s/test/bad:1", corruptConfig), "config: its content has digest sha256:"},
 		{"registry down", down + "/test/bad:1", "cannot reach registry " + down + ": connection refused"},
 		{"zstd layer", fmt.Sprintf("%s/test/zstd:1", reg), "layer 1 is zstd-compressed"},
 		{"not a container image", fmt.Sprintf("%s/test/chart:1", reg), `its config has media type "application/vnd.cncf.helm.config.v1+json": not a container image`},

@@ -71,7 +71,7 @@ func Pull(ctx context.Context, s *image.Store, ref image.Reference, opts Options
 	narrate.Explain(narrate.Layers, "The manifest %s names a config and %s; fetch the config, which lists each layer's diff_id.", image.ShortDigest(digest), image.Plural(len(m.Layers), "layer"))
 	raw, err := c.FetchBlob(ctx, m.Config, "config")
 	if err != nil {
-		return image.Image{}, err
+		return image.Image{}, fmt.Errorf("%s: %w", what, err)
 	}
 	var cfg configFile
 	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&cfg); err != nil {

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"box/final/internal/lifecycle"
 	"box/final/internal/narrate"
 	"box/final/internal/state"
 	"box/final/internal/sys"
@@ -72,6 +74,21 @@ const (
 )
 
 func main() {
+	// An OCI container's process, started by box-runc create (see
+	// internal/lifecycle): it must not build a parser either.
+	if len(os.Args) == 3 && os.Args[1] == "oci-init" {
+		base, err := strconv.Atoi(os.Args[2])
+		if err != nil {
+			fail(fmt.Errorf("oci-init %q: want a descriptor number", os.Args[2]))
+		}
+		lifecycle.Init(base)
+		return
+	}
+	// Started as box-runc (or any name holding "runc"): the runc command
+	// line, for container engines (oci.go).
+	if strings.Contains(filepath.Base(os.Args[0]), "runc") {
+		os.Exit(ociMain(os.Args[1:]))
+	}
 	// The container's init is started as "box init" with no flags, on the
 	// critical path of every run: it skips building the parser (~1 ms).
 	if len(os.Args) == 2 && os.Args[1] == "init" {

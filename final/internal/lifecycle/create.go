@@ -1,0 +1,379 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"box/final/internal/cgroups"
+	"box/final/internal/namespaces"
+	"box/final/internal/narrate"
+	"box/final/internal/oci"
+	"box/final/internal/security"
+	"box/final/internal/state"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// CreateOptions are create's flags.
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	// Narration is where the container's process narrates (--explain):
+	// the log file, or stderr.
+	Narration *os.File
+}
+
+// initConfig is what create tells the container's process, as JSON on its
+// first descriptor.
+type initConfig struct {
+	ID       string    `json:"id"`
+	Spec     *oci.Spec `json:"spec"`
+	Rootfs   string    `json:"rootfs"`
+	NoPivot  bool      `json:"noPivot"`
+	Explain  bool      `json:"explain"`
+	Color    bool      `json:"color"`
+	Terminal bool      `json:"terminal"`
+	// Joined are the namespaces given by path, joined by the init itself.
+	Joined []oci.Namespace `json:"joined,omitempty"`
+	// NewUser: whether the container has a user namespace of its own.
+	NewUser bool `json:"newUser"`
+	// CgroupDirs are the container's cgroup directories, for a cgroup mount.
+	CgroupDirs []string `json:"cgroupDirs,omitempty"`
+}
+
+// The init's descriptors, from base (3 + --preserve-fds) on.
+const (
+	fdConfig    = iota // the initConfig, closed once the host side is ready
+	fdSync             // the init writes "ready", or why it failed
+	fdConsole          // with a terminal: the engine's console socket
+	fdFifo             // the exec fifo, opened O_PATH
+	fdNarration        // where to narrate
+	fdCount
+)
+
+// Create sets up container o.ID from the bundle o.Bundle and leaves its
+// process waiting for start. On any failure it removes what it made.
+func (r *Runtime) Create(o CreateOptions) (err error) {
+	if err := oci.CheckID(o.ID); err != nil {
+		return err
+	}
+	bundle, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return fmt.Errorf("bundle %s: %w", o.Bundle, err)
+	}
+	if info, err := os.Stat(bundle); err != nil || !info.IsDir() {
+		return fmt.Errorf("bundle %s is not a directory: give --bundle the directory holding config.json", bundle)
+	}
+	spec, err := oci.Load(bundle)
+	if err != nil {
+		return err
+	}
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(bundle, rootfs)
+	}
+	if info, err := os.Stat(rootfs); err != nil || !info.IsDir() {
+		return fmt.Errorf("root.path %s is not a directory: unpack a root filesystem there, or fix root.path in %s", rootfs, filepath.Join(bundle, oci.ConfigName))
+	}
+	if err := checkSpec(spec); err != nil {
+		return err
+	}
+	terminal := spec.Process.Terminal
+	if terminal && o.ConsoleSocket == "" {
+		return errors.New("process.terminal is true but no --console-socket was given to send the terminal to")
+	}
+	var console *os.File
+	if terminal {
+		narrate.Explain(narrate.Terminal, "Connect to the console socket now, so a dead one fails before anything is made.")
+		if console, err = sys.DialConsole(o.ConsoleSocket); err != nil {
+			return fmt.Errorf("console socket %s: %w", o.ConsoleSocket, err)
+		}
+		defer console.Close()
+	}
+	if err := os.MkdirAll(r.Root, 0o700); err != nil {
+		return fmt.Errorf("state directory %s: %w", r.Root, err)
+	}
+	dir := filepath.Join(r.Root, o.ID)
+	narrate.Explain(narrate.State, "Make the container's state directory; mkdir fails if the id is taken.")
+	if err := sys.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("container with id exists: %s", o.ID)
+		}
+		return err
+	}
+	c := &Container{ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
+		Annotations: spec.Annotations, Spec: spec, dir: dir}
+	var cmd *exec.Cmd
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if c.Cgroup != nil {
+			_, _ = c.Cgroup.Remove()
+		}
+		_ = os.RemoveAll(dir)
+	}()
+	narrate.Explain(narrate.State, "Make the exec fifo: the container's process blocks opening it until start opens the other end.")
+	if err := sys.Mkfifo(filepath.Join(dir, fifoFile), 0o622); err != nil {
+		return err
+	}
+	fifo, err := sys.OpenPath(filepath.Join(dir, fifoFile))
+	if err != nil {
+		return err
+	}
+	defer fifo.Close()
+
+	if c.Cgroup, err = createCgroup(o.ID, spec); err != nil {
+		return err
+	}
+	cfg := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, NoPivot: o.NoPivot, Explain: narrate.Enabled(),
+		Color: narrate.Colored(), Terminal: terminal}
+	if c.Cgroup != nil {
+		for _, d := range c.Cgroup.Dirs {
+			cfg.CgroupDirs = append(cfg.CgroupDirs, d.Path)
+		}
+	}
+	var flags uintptr
+	var joinPid string
+	for _, ns := range spec.Linux.Namespaces {
+		kind, _ := namespaces.Lookup(oci.NamespaceKinds[ns.Type])
+		c.Namespaces = append(c.Namespaces, kind.Name)
+		switch {
+		case ns.Path == "" && ns.Type == "time":
+			return errors.New("a new time namespace is not supported by this runtime; leave it out of linux.namespaces")
+		case ns.Path == "":
+			flags |= kind.Flag
+		case ns.Type == "pid":
+			joinPid = ns.Path
+		case ns.Type == "user":
+			return fmt.Errorf("joining user namespace %s is not supported: a Go process with threads cannot setns into a user namespace; let the container have its own", ns.Path)
+		default:
+			cfg.Joined = append(cfg.Joined, ns)
+		}
+	}
+	cfg.NewUser = flags&unix.CLONE_NEWUSER != 0
+
+	configR, configW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	defer configW.Close()
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		configR.Close()
+		return fmt.Errorf("pipe: %w", err)
+	}
+	defer syncR.Close()
+	narration := o.Narration
+	if narration == nil {
+		narration = os.Stderr
+	}
+	var extra []*os.File
+	for i := 0; i < o.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	base := 3 + len(extra)
+	extra = append(extra, configR, syncW, console, fifo, narration)
+
+	// The container's process is a copy of this program, started in new
+	// namespaces by clone(2) flags: Go cannot unshare a PID or user
+	// namespace in place (see box run's supervise.go). No Pdeathsig: the
+	// engine that called create reaps it, after we are gone.
+	cmd = exec.Command("/proc/self/exe", "oci-init", strconv.Itoa(base))
+	cmd.Args[0] = os.Args[0]
+	cmd.Env = []string{}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.ExtraFiles = extra
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
+	if cfg.NewUser {
+		cmd.SysProcAttr.UidMappings = idMaps(spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	narrate.Explain(narrate.Process, "Start the container's process: a copy of this program in new namespaces (%s); it becomes the user's program at start.", sys.CloneFlagString(flags))
+	pid, err := startIn(cmd, joinPid)
+	configR.Close()
+	syncW.Close()
+	if err != nil {
+		cmd = nil
+		return err
+	}
+	if c.Cgroup != nil {
+		narrate.Explain(narrate.Cgroup, "Put the container's process in its cgroup before it does anything.")
+		if err := c.Cgroup.Place(pid); err != nil {
+			return err
+		}
+	}
+	if err := json.NewEncoder(configW).Encode(cfg); err != nil {
+		return fmt.Errorf("send the container's config: %w", err)
+	}
+	configW.Close()
+	msg, _ := io.ReadAll(syncR)
+	if string(msg) != "ready" {
+		_ = cmd.Wait()
+		why := strings.TrimPrefix(strings.TrimSpace(string(msg)), "error: ")
+		if why == "" {
+			why = fmt.Sprintf("the container's process stopped before it was ready (%s)", cmd.ProcessState)
+		}
+		cmd = nil
+		return errors.New(why)
+	}
+	c.Pid = pid
+	if c.PidStart, err = state.ProcessStart(pid); err != nil {
+		return err
+	}
+	if err := c.save(); err != nil {
+		return err
+	}
+	hooks := spec.Hooks
+	if hooks != nil {
+		st := c.State()
+		if err := runHooks("createRuntime", append(hooks.Prestart, hooks.CreateRuntime...), st); err != nil {
+			return err
+		}
+		if err := runHooks("createContainer", hooks.CreateContainer, st); err != nil {
+			return err
+		}
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return err
+		}
+	}
+	// The process is the engine's to reap now.
+	_ = cmd.Process.Release()
+	return nil
+}
+
+// startIn starts cmd, first joining the PID namespace at joinPid if set:
+// setns(CLONE_NEWPID) moves only the children the thread makes, so the
+// thread that forks joins it, locked, and is thrown away after.
+func startIn(cmd *exec.Cmd, joinPid string) (int, error) {
+	if joinPid == "" {
+		return sys.StartProcess(cmd, "")
+	}
+	type result struct {
+		pid int
+		err error
+	}
+	done := make(chan result)
+	go func() {
+		runtime.LockOSThread() // never unlocked: Go ends the thread with the goroutine
+		fd, err := sys.OpenNamespace(joinPid)
+		if err != nil {
+			done <- result{0, err}
+			return
+		}
+		err = sys.Setns(fd, unix.CLONE_NEWPID, joinPid)
+		_ = sys.Close(fd)
+		if err != nil {
+			done <- result{0, err}
+			return
+		}
+		pid, err := sys.StartProcess(cmd, "")
+		done <- result{pid, err}
+	}()
+	r := <-done
+	return r.pid, r.err
+}
+
+// idMaps converts the spec's id mappings for Go's clone.
+func idMaps(m []oci.IDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, e := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(e.ContainerID), HostID: int(e.HostID), Size: int(e.Size)}
+	}
+	return out
+}
+
+// writePidFile writes pid to path atomically, as engines read it.
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("write pid file %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+// checkSpec checks what create would otherwise find wrong only in the
+// container's process: namespaces, capabilities, seccomp, rlimits.
+func checkSpec(spec *oci.Spec) error {
+	hasMount := false
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == "mount" {
+			hasMount = true
+		}
+	}
+	if !hasMount {
+		return errors.New("linux.namespaces has no mount namespace: this runtime builds the root in one; add {\"type\": \"mount\"}")
+	}
+	if _, err := capSets(spec.Process.Capabilities); err != nil {
+		return err
+	}
+	for _, rl := range spec.Process.Rlimits {
+		if _, ok := rlimits[rl.Type]; !ok {
+			return fmt.Errorf("unknown rlimit %q in process.rlimits, like RLIMIT_NOFILE", rl.Type)
+		}
+	}
+	if s := spec.Linux.Seccomp; s != nil {
+		if _, _, _, err := security.CompileSeccomp(s); err != nil {
+			return err
+		}
+	}
+	if p := spec.Linux.Personality; p != nil {
+		if _, err := personality(p); err != nil {
+			return err
+		}
+	}
+	if len(spec.Linux.UIDMappings) > 0 || len(spec.Linux.GIDMappings) > 0 {
+		userNS := false
+		for _, ns := range spec.Linux.Namespaces {
+			userNS = userNS || ns.Type == "user"
+		}
+		if !userNS {
+			return errors.New("linux.uidMappings are set but linux.namespaces has no user namespace; add {\"type\": \"user\"}")
+		}
+	}
+	return nil
+}
+
+// createCgroup makes the container's cgroup with the spec's resources.
+func createCgroup(id string, spec *oci.Spec) (*cgroups.Cgroup, error) {
+	path := spec.Linux.CgroupsPath
+	if path == "" {
+		path = "box-runc-" + id
+	}
+	if strings.Contains(path, ":") {
+		return nil, fmt.Errorf("cgroupsPath %q is in systemd's slice:prefix:name form; this runtime manages cgroupfs paths only: use cgroup_manager=\"cgroupfs\"", path)
+	}
+	version, err := cgroups.Detect()
+	if err != nil {
+		return nil, err
+	}
+	files, devices, err := resourceFiles(spec.Linux.Resources, version)
+	if err != nil {
+		return nil, err
+	}
+	return cgroups.CreateAt(path, devices, files)
+}

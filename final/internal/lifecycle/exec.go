@@ -1,0 +1,248 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"box/final/internal/namespaces"
+	"box/final/internal/narrate"
+	"box/final/internal/oci"
+	"box/final/internal/pty"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// ExecOptions are exec's flags: the process as JSON (--process), or the
+// container's own process with Args, Env, Cwd, User and TTY changed.
+type ExecOptions struct {
+	ID            string
+	ProcessJSON   []byte
+	ProcessPath   string
+	Args          []string
+	Env           []string
+	Cwd           string
+	UID, GID      *uint32
+	TTY           bool
+	PidFile       string
+	ConsoleSocket string
+	Detach        bool
+	PreserveFDs   int
+}
+
+// execProcess is the process exec runs.
+func (c *Container) execProcess(o ExecOptions) (*oci.Process, error) {
+	if o.ProcessJSON != nil {
+		return oci.ParseProcess(o.ProcessPath, o.ProcessJSON)
+	}
+	if len(o.Args) == 0 {
+		return nil, errors.New("exec needs a command: give it after the id, or --process FILE")
+	}
+	p := *c.Spec.Process
+	p.Args = o.Args
+	p.Env = append(append([]string(nil), p.Env...), o.Env...)
+	p.Terminal = o.TTY
+	p.ConsoleSize = nil
+	if o.Cwd != "" {
+		p.Cwd = o.Cwd
+	}
+	if o.UID != nil {
+		p.User = oci.User{UID: *o.UID}
+		if o.GID != nil {
+			p.User.GID = *o.GID
+		}
+	}
+	return &p, nil
+}
+
+// Exec runs a process in every namespace and the cgroup of a running
+// container and returns its exit status, or with Detach 0 once it runs
+// (its pid in PidFile; the engine reaps it).
+func (r *Runtime) Exec(o ExecOptions) (int, error) {
+	c, err := r.Load(o.ID)
+	if err != nil {
+		return 0, err
+	}
+	switch st := c.Status(); st {
+	case "running", "created":
+	case "paused":
+		return 0, errors.New("cannot exec in a paused container: resume it first")
+	default:
+		return 0, errors.New("cannot exec in a stopped container")
+	}
+	p, err := c.execProcess(o)
+	if err != nil {
+		return 0, err
+	}
+	caps, err := capSets(p.Capabilities)
+	if err != nil {
+		return 0, err
+	}
+	var kinds []namespaces.Kind
+	for _, k := range namespaces.Kinds {
+		if containsString(c.Namespaces, k.Name) {
+			if k.Name == "user" {
+				return 0, fmt.Errorf("exec into %s: %w", c.ID, namespaces.ErrUserNamespace)
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	var console *os.File
+	if p.Terminal {
+		if o.ConsoleSocket == "" {
+			return 0, errors.New("process.terminal is true but no --console-socket was given to send the terminal to")
+		}
+		if console, err = sys.DialConsole(o.ConsoleSocket); err != nil {
+			return 0, fmt.Errorf("console socket %s: %w", o.ConsoleSocket, err)
+		}
+		defer console.Close()
+	}
+	// Per process, inherited by the child: set before joining, while our
+	// /proc/self is still ours.
+	if err := setProcessLimits(p, nil); err != nil {
+		return 0, err
+	}
+	type started struct {
+		cmd *exec.Cmd
+		err error
+	}
+	done := make(chan started)
+	go func() {
+		cmd, err := c.startExec(p, caps, kinds, console, o.PreserveFDs)
+		done <- started{cmd, err}
+		// Returning while locked ends this thread: it has the container's
+		// namespaces and fewer powers, and nothing else may run on it.
+	}()
+	s := <-done
+	if s.err != nil {
+		return 0, s.err
+	}
+	cmd := s.cmd
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			return 0, err
+		}
+	}
+	if o.Detach {
+		_ = cmd.Process.Release()
+		return 0, nil
+	}
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals)
+	go func() {
+		for sig := range signals {
+			if sig != unix.SIGCHLD && sig != unix.SIGURG {
+				_ = cmd.Process.Signal(sig)
+			}
+		}
+	}()
+	err = cmd.Wait()
+	signal.Stop(signals)
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		return 0, err
+	}
+	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// startExec joins the container from a locked thread and starts p there:
+// the cgroup first (its files are the host's), then the namespaces, then
+// the filter and capabilities on the thread, which the child inherits.
+func (c *Container) startExec(p *oci.Process, caps sys.CapSets, kinds []namespaces.Kind, console *os.File, preserve int) (*exec.Cmd, error) {
+	runtime.LockOSThread()
+	attr := &syscall.SysProcAttr{Setsid: true}
+	if cg := c.Cgroup; cg != nil {
+		if cg.Version == 1 {
+			narrate.Explain(narrate.Cgroup, "Move this thread into the container's cgroups; the process forked from it starts there.")
+			if err := cg.EnterThread(); err != nil {
+				return nil, err
+			}
+		} else if len(cg.Dirs) > 0 {
+			dir, err := sys.OpenDirectory(cg.Dirs[0].Path)
+			if err != nil {
+				return nil, err
+			}
+			defer dir.Close()
+			attr.UseCgroupFD, attr.CgroupFD = true, int(dir.Fd())
+		}
+	}
+	if err := namespaces.JoinThread(c.Pid, kinds); err != nil {
+		return nil, err
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return nil, err
+	}
+	cmd := &exec.Cmd{Path: path, Args: p.Args, Env: p.Env, Dir: p.Cwd,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, SysProcAttr: attr}
+	for i := 0; i < preserve; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	if p.Terminal {
+		master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
+		if err != nil {
+			return nil, err
+		}
+		defer slave.Close()
+		if p.ConsoleSize != nil {
+			_ = sys.SetWinsize(int(master.Fd()), sys.Winsize{Rows: uint16(p.ConsoleSize.Height), Cols: uint16(p.ConsoleSize.Width)})
+		}
+		err = sys.SendFds(console, "/dev/ptmx", int(master.Fd()))
+		master.Close()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		attr.Setctty, attr.Ctty = true, 0
+	}
+	if u := p.User; u.UID != 0 || u.GID != 0 || len(u.AdditionalGids) > 0 {
+		attr.Credential = &syscall.Credential{Uid: u.UID, Gid: u.GID, Groups: u.AdditionalGids}
+		for cap := 0; cap < 64; cap++ {
+			if caps.Ambient&(1<<uint(cap)) != 0 {
+				attr.AmbientCaps = append(attr.AmbientCaps, uintptr(cap))
+			}
+		}
+		// The child changes its ids after the fork: it needs these two.
+		caps.Effective |= 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+		caps.Permitted |= 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+	}
+	caps.Ambient = 0 // raised by the child after it changes its ids
+	if !p.NoNewPrivileges {
+		if err := installSeccomp(c.Spec.Linux.Seccomp); err != nil {
+			return nil, err
+		}
+	}
+	last, err := sys.LastCap()
+	if err != nil {
+		return nil, err
+	}
+	narrate.Explain(narrate.Security, "Limit this thread to the process's capabilities; the child inherits them.")
+	if err := sys.DropBounding(caps.Bounding, last); err != nil {
+		return nil, err
+	}
+	if err := sys.SetCapSets(caps); err != nil {
+		return nil, err
+	}
+	if p.NoNewPrivileges {
+		if err := sys.SetNoNewPrivsHere(); err != nil {
+			return nil, err
+		}
+		if err := installSeccomp(c.Spec.Linux.Seccomp); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := sys.StartProcess(cmd, ""); err != nil {
+		return nil, err
+	}
+	return cmd, nil
+}

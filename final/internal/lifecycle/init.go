@@ -1,0 +1,329 @@
+package lifecycle
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"box/final/internal/namespaces"
+	"box/final/internal/narrate"
+	"box/final/internal/oci"
+	"box/final/internal/pty"
+	"box/final/internal/rootfs"
+	"box/final/internal/security"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// Init is the container's process, "box-runc oci-init BASE": it builds the
+// container from the initConfig create sends on descriptor BASE, tells
+// create it is ready, waits at the exec fifo until start, and executes
+// the user's program in its place. It returns only to fail, after saying
+// why to create (or, after create is gone, on stderr).
+func Init(base int) {
+	// Capabilities, credentials and the seccomp filter are set on this
+	// thread, which then calls execve: keep to it.
+	runtime.LockOSThread()
+	for fd := base; fd < base+fdCount; fd++ {
+		sys.CloseOnExec(fd) // none of them is the program's business
+	}
+	syncPipe := os.NewFile(uintptr(base+fdSync), "sync")
+	fail := func(err error) {
+		if syncPipe != nil {
+			fmt.Fprintf(syncPipe, "error: %v", err)
+			syncPipe.Close()
+		} else {
+			fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)
+		}
+		os.Exit(127)
+	}
+	configFile := os.NewFile(uintptr(base+fdConfig), "config")
+	var cfg initConfig
+	if err := json.NewDecoder(configFile).Decode(&cfg); err != nil {
+		fail(fmt.Errorf("read the container's config: %w", err))
+	}
+	// create closes the pipe once the host side (the cgroup) is ready.
+	_, _ = io.Copy(io.Discard, configFile)
+	configFile.Close()
+	narrate.Setup(cfg.Explain, os.NewFile(uintptr(base+fdNarration), "narration"), cfg.Color)
+
+	path, err := setupContainer(cfg, base)
+	if err != nil {
+		fail(err)
+	}
+	spec := cfg.Spec
+	narrate.Explain(narrate.Process, "Ready: tell create, which exits; the engine holds our pid.")
+	_, _ = syncPipe.WriteString("ready")
+	syncPipe.Close()
+	syncPipe = nil
+
+	narrate.Explain(narrate.Process, "Wait for start: opening the exec fifo for writing blocks until start opens it for reading.")
+	fifo, err := sys.OpenFile("/proc/self/fd/"+strconv.Itoa(base+fdFifo), unix.O_WRONLY, "O_WRONLY|O_CLOEXEC")
+	if err != nil {
+		fail(err)
+	}
+	if _, err := fifo.WriteString("0"); err != nil {
+		fail(fmt.Errorf("write the exec fifo: %w", err))
+	}
+	// fifo stays open, close-on-exec: start reads until execve closes it.
+	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
+		if err := runHooks("startContainer", spec.Hooks.StartContainer, oci.State{Version: oci.Version, ID: cfg.ID, Status: "created", Pid: os.Getpid()}); err != nil {
+			fail(err)
+		}
+	}
+	if spec.Process.NoNewPrivileges {
+		// Last, so the filter sees as few of our own calls as possible.
+		if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+			fail(err)
+		}
+	}
+	err = sys.Execve(path, spec.Process.Args, spec.Process.Env)
+	fail(err)
+}
+
+// setupContainer builds the container, in order, and returns the path of
+// the program to execute.
+func setupContainer(cfg initConfig, base int) (string, error) {
+	spec := cfg.Spec
+	if err := joinNamespaces(cfg.Joined); err != nil {
+		return "", err
+	}
+	if spec.Hostname != "" {
+		if err := namespaces.SetHostname(spec.Hostname); err != nil {
+			return "", err
+		}
+	}
+	if spec.Domainname != "" {
+		if err := sys.Setdomainname(spec.Domainname); err != nil {
+			return "", err
+		}
+	}
+	if hasNamespace(spec, "network") && !joined(cfg, "network") {
+		if err := namespaces.LoopbackUp(); err != nil {
+			return "", err
+		}
+	}
+	if err := buildRoot(cfg); err != nil {
+		return "", err
+	}
+	if cfg.Terminal {
+		if err := openTerminal(spec.Process, os.NewFile(uintptr(base+fdConsole), "console")); err != nil {
+			return "", err
+		}
+	}
+	if err := setProcessLimits(spec.Process, spec.Linux.Personality); err != nil {
+		return "", err
+	}
+	path, err := lookPath(spec.Process.Args[0], spec.Process.Env)
+	if err != nil {
+		return "", err
+	}
+	if !spec.Process.NoNewPrivileges {
+		// Without no_new_privs, installing a filter takes CAP_SYS_ADMIN:
+		// install it while we still have it.
+		if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+			return "", err
+		}
+	}
+	if err := becomeUser(spec.Process); err != nil {
+		return "", err
+	}
+	umask := uint32(0o022)
+	if spec.Process.User.Umask != nil {
+		umask = *spec.Process.User.Umask
+	}
+	sys.Umask(umask)
+	if err := sys.Chdir(spec.Process.Cwd); err != nil {
+		return "", fmt.Errorf("process.cwd: %w", err)
+	}
+	return path, nil
+}
+
+// buildRoot makes the container's filesystem: propagation, the root
+// bound onto itself, the mounts, the devices, pivot_root, then what is
+// done from inside: propagation of the new root, sysctls, masked and
+// read-only paths, a read-only root.
+func buildRoot(cfg initConfig) error {
+	spec := cfg.Spec
+	root := cfg.Rootfs
+	propagation := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p, ok := propagationOptions[spec.Linux.RootfsPropagation]; ok {
+		propagation = p | unix.MS_REC
+	} else if spec.Linux.RootfsPropagation != "" {
+		return fmt.Errorf("linux.rootfsPropagation %q: want shared, slave, private or unbindable (r-prefixed too)", spec.Linux.RootfsPropagation)
+	}
+	narrate.Explain(narrate.Mount, "Stop our mounts from reaching the host: make every mount %s.", sys.FlagString(propagation, sys.MountFlagNames))
+	first := propagation
+	if first&unix.MS_SHARED != 0 {
+		// pivot_root refuses a shared parent (EINVAL): share after it.
+		first = unix.MS_SLAVE | unix.MS_REC
+	}
+	if err := sys.Mount("", "/", "", first, ""); err != nil {
+		return err
+	}
+	narrate.Explain(narrate.Mount, "Bind the root onto itself: pivot_root needs the new root to be a mount point.")
+	if err := sys.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	narrate.Explain(narrate.Mount, "Make config.json's %d mounts, in order, below the root.", len(spec.Mounts))
+	if err := mountAll(root, spec.Mounts, cfg.CgroupDirs, cfg.NewUser); err != nil {
+		return err
+	}
+	if err := makeDevices(root, spec.Linux.Devices, spec.Mounts, cfg.NewUser); err != nil {
+		return err
+	}
+	if cfg.NoPivot {
+		if err := rootfs.MoveRoot(root); err != nil {
+			return err
+		}
+	} else if err := rootfs.SwitchRoot(root); err != nil {
+		return err
+	}
+	if spec.Linux.RootfsPropagation != "" {
+		if err := sys.Mount("", "/", "", propagation, ""); err != nil {
+			return err
+		}
+	}
+	for _, key := range sortedKeys(spec.Linux.Sysctl) {
+		narrate.Explain(narrate.Process, "Set sysctl %s (linux.sysctl).", key)
+		if err := sys.WriteFile("/proc/sys/"+strings.ReplaceAll(key, ".", "/"), spec.Linux.Sysctl[key]); err != nil {
+			return err
+		}
+	}
+	if len(spec.Linux.MaskedPaths) > 0 {
+		narrate.Explain(narrate.Security, "Mask linux.maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory.")
+		if err := security.MaskPaths(spec.Linux.MaskedPaths); err != nil {
+			return err
+		}
+	}
+	if len(spec.Linux.ReadonlyPaths) > 0 {
+		narrate.Explain(narrate.Security, "Make linux.readonlyPaths read-only binds of themselves.")
+		if err := security.ReadOnlyPathsOf(spec.Linux.ReadonlyPaths); err != nil {
+			return err
+		}
+	}
+	if spec.Root.Readonly {
+		narrate.Explain(narrate.Mount, "Remount the root read-only (root.readonly).")
+		if err := sys.Mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags("/"), ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openTerminal makes the process's terminal from the container's devpts,
+// sends the master side to the engine's console socket, and makes the
+// slave our controlling terminal and stdin, stdout and stderr.
+func openTerminal(p *oci.Process, console *os.File) error {
+	master, slave, err := pty.Open("/dev/ptmx", "/dev/pts")
+	if err != nil {
+		return err
+	}
+	defer master.Close()
+	defer slave.Close()
+	if p.ConsoleSize != nil {
+		if err := sys.SetWinsize(int(master.Fd()), sys.Winsize{Rows: uint16(p.ConsoleSize.Height), Cols: uint16(p.ConsoleSize.Width)}); err != nil {
+			return err
+		}
+	}
+	narrate.Explain(narrate.Terminal, "Send the terminal's master side to the engine over --console-socket (SCM_RIGHTS); the engine relays it.")
+	if err := sys.SendFds(console, "/dev/ptmx", int(master.Fd())); err != nil {
+		return err
+	}
+	console.Close()
+	narrate.Explain(narrate.Terminal, "Make the terminal our controlling terminal and stdin, stdout, stderr.")
+	fd := int(slave.Fd())
+	if err := sys.Setctty(fd); err != nil {
+		return err
+	}
+	for _, std := range []int{0, 1, 2} {
+		if err := sys.Dup2(fd, std); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinNamespaces joins the namespaces config.json gives by path, but the
+// PID namespace (create's thread joined it before the clone) and the user
+// namespace (refused at create). Namespaces are per thread: this locked
+// thread is the one that executes the program.
+func joinNamespaces(joined []oci.Namespace) error {
+	if len(joined) == 0 {
+		return nil
+	}
+	type nsFile struct {
+		kind namespaces.Kind
+		fd   int
+		path string
+	}
+	var files []nsFile
+	defer func() {
+		for _, f := range files {
+			_ = sys.Close(f.fd)
+		}
+	}()
+	for _, ns := range joined {
+		kind, err := namespaces.Lookup(oci.NamespaceKinds[ns.Type])
+		if err != nil {
+			return err
+		}
+		if kind.Name == "mnt" {
+			narrate.Explain(narrate.Process, "Give this thread its own root and working directory, so it may enter a mount namespace.")
+			if err := sys.Unshare(unix.CLONE_FS); err != nil {
+				return err
+			}
+		}
+		fd, err := sys.OpenNamespace(ns.Path)
+		if err != nil {
+			return err
+		}
+		files = append(files, nsFile{kind, fd, ns.Path})
+	}
+	for _, f := range files {
+		narrate.Explain(narrate.Process, "Join the %s namespace config.json names (%s).", f.kind.Name, f.path)
+		if err := sys.Setns(f.fd, int(f.kind.Flag), f.path); err != nil {
+			return fmt.Errorf("join %s namespace %s: %w", f.kind.Name, f.path, err)
+		}
+	}
+	return nil
+}
+
+// hasNamespace tells whether the spec lists a namespace of type typ.
+func hasNamespace(spec *oci.Spec, typ string) bool {
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// joined tells whether the init joins a namespace of type typ by path.
+func joined(cfg initConfig, typ string) bool {
+	for _, ns := range cfg.Joined {
+		if ns.Type == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// sortedKeys are m's keys in order.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}

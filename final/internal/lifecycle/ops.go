@@ -1,0 +1,243 @@
+package lifecycle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"box/final/internal/narrate"
+	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
+)
+
+// Start lets a created container's process execute the user's program,
+// and returns once it has: the process holds the exec fifo open,
+// close-on-exec, so reading it to the end waits for the execve.
+func (r *Runtime) Start(id string) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	switch st := c.Status(); st {
+	case "created":
+	case "stopped":
+		return errors.New("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start an already %s container", st)
+	}
+	path := filepath.Join(c.dir, fifoFile)
+	narrate.Explain(narrate.Process, "Open the exec fifo for reading: the container's process, blocked opening the other end, goes on.")
+	opened := make(chan result)
+	go func() {
+		f, err := sys.OpenFile(path, unix.O_RDONLY, "O_RDONLY|O_CLOEXEC")
+		opened <- result{f, err}
+	}()
+	var fifo *os.File
+	for fifo == nil {
+		select {
+		case r := <-opened:
+			if r.err != nil {
+				return r.err
+			}
+			fifo = r.f
+		case <-time.After(100 * time.Millisecond):
+			if !c.alive() {
+				return errors.New("cannot start a container whose process has exited; delete it and create it again")
+			}
+		}
+	}
+	defer fifo.Close()
+	b, _ := io.ReadAll(fifo)
+	if len(b) == 0 {
+		return errors.New("the container's process exited before it started its program")
+	}
+	_ = os.Remove(path)
+	if h := c.Spec.Hooks; h != nil && len(h.Poststart) > 0 {
+		// A failing poststart hook is only reported: the program runs.
+		if err := runHooks("poststart", h.Poststart, c.State()); err != nil {
+			fmt.Fprintf(os.Stderr, "box-runc: warning: %v\n", err)
+		}
+	}
+	return nil
+}
+
+// result is an opened file or why not.
+type result struct {
+	f   *os.File
+	err error
+}
+
+// ParseSignal reads a signal as runc does: a name with or without SIG
+// (TERM, SIGTERM) or a number (15).
+func ParseSignal(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %d is out of range 1 to 64", n)
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q, like TERM, SIGKILL or 9", s)
+}
+
+// Kill sends sig to the container's process, or with all to every process
+// in its cgroup.
+func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	if c.Status() == "stopped" && !all {
+		return errors.New("container not running")
+	}
+	if all {
+		return c.killAll(sig)
+	}
+	narrate.Explain(narrate.Process, "Send %s to the container's process.", unix.SignalName(sig))
+	return sys.Kill(c.Pid, sig)
+}
+
+// killAll signals every process in the container's cgroup.
+func (c *Container) killAll(sig unix.Signal) error {
+	pids := c.pids()
+	if c.alive() {
+		pids = append(pids, c.Pid)
+	}
+	seen := map[int]bool{}
+	for _, pid := range pids {
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		if err := sys.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+			return err
+		}
+	}
+	return nil
+}
+
+// pids lists the processes in the container's cgroup.
+func (c *Container) pids() []int {
+	if c.Cgroup == nil {
+		return nil
+	}
+	var pids []int
+	seen := map[int]bool{}
+	for _, d := range c.Cgroup.Dirs {
+		b, err := os.ReadFile(filepath.Join(d.Path, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && !seen[pid] {
+				seen[pid] = true
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
+}
+
+// Pids lists the processes of a container.
+func (r *Runtime) Pids(id string) ([]int, error) {
+	c, err := r.Load(id)
+	if err != nil {
+		return nil, err
+	}
+	return c.pids(), nil
+}
+
+// Delete removes a stopped (or just created) container: its cgroup, its
+// state; then the poststop hooks run. force kills a running one first.
+func (r *Runtime) Delete(id string, force bool) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	switch st := c.Status(); st {
+	case "stopped":
+	case "created":
+		if err := c.kill(); err != nil {
+			return err
+		}
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
+		}
+		if st == "paused" && c.Cgroup != nil {
+			_ = c.Cgroup.SetFrozen(false)
+		}
+		if err := c.kill(); err != nil {
+			return err
+		}
+	}
+	var first error
+	if c.Cgroup != nil {
+		if _, err := c.Cgroup.Remove(); err != nil {
+			first = err
+		}
+	}
+	narrate.Explain(narrate.State, "Remove the container's state directory.")
+	if err := os.RemoveAll(c.dir); err != nil && first == nil {
+		first = fmt.Errorf("remove %s: %w", c.dir, err)
+	}
+	if h := c.Spec.Hooks; h != nil && len(h.Poststop) > 0 {
+		st := c.State()
+		st.Status = "stopped"
+		if err := runHooks("poststop", h.Poststop, st); err != nil {
+			fmt.Fprintf(os.Stderr, "box-runc: warning: %v\n", err)
+		}
+	}
+	return first
+}
+
+// kill kills the container's processes and waits until its own is gone
+// (a zombie counts: its engine reaps it).
+func (c *Container) kill() error {
+	narrate.Explain(narrate.Process, "Kill the container's processes (SIGKILL) and wait for its process to exit.")
+	pidfd, err := sys.PidfdOpen(c.Pid)
+	if err != nil {
+		pidfd = -1
+	}
+	if err := c.killAll(unix.SIGKILL); err != nil {
+		return err
+	}
+	if pidfd >= 0 {
+		defer sys.Close(pidfd)
+		if _, err := sys.WaitExit(pidfd, 10000); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetPaused freezes or thaws the container's cgroup.
+func (r *Runtime) SetPaused(id string, paused bool) error {
+	c, err := r.Load(id)
+	if err != nil {
+		return err
+	}
+	st := c.Status()
+	if paused && st != "running" {
+		return fmt.Errorf("container not running")
+	}
+	if !paused && st != "paused" {
+		return fmt.Errorf("container not paused")
+	}
+	if c.Cgroup == nil {
+		return errors.New("the container has no cgroup to freeze")
+	}
+	return c.Cgroup.SetFrozen(paused)
+}

@@ -1,0 +1,174 @@
+// Package lifecycle is an OCI container's life as the runtime
+// specification tells it (runtime.md): create sets the container up from a
+// bundle and leaves its process waiting just before it executes the
+// user's program; start lets it go; state reports; kill signals; delete
+// removes what create made. exec runs another process in it. This is what
+// box-runc, the runc command line of box, calls.
+//
+// The container's process is the one engines get in the pid file: a copy
+// of box ("box-runc oci-init") that builds the container in its new
+// namespaces with the runtime's packages (rootfs, security, cgroups,
+// namespaces, sys), then blocks on the exec fifo and, when start opens
+// it, executes the user's program in place. No box process stays between
+// the engine (conmon, containerd's shim: both subreapers) and the program,
+// and after start no runtime code with privileges is left in the
+// container.
+package lifecycle
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"box/final/internal/cgroups"
+	"box/final/internal/oci"
+	"box/final/internal/state"
+)
+
+// DefaultRoot is where containers' state lives unless --root says.
+const DefaultRoot = "/run/box-runc"
+
+// Runtime is the runtime's state directory, --root.
+type Runtime struct {
+	Root string
+}
+
+// Container is what the runtime keeps of one container, in
+// ROOT/ID/state.json.
+type Container struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	PidStart    uint64            `json:"pidStart"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Cgroup      *cgroups.Cgroup   `json:"cgroup,omitempty"`
+	Spec        *oci.Spec         `json:"spec"`
+	// Namespaces are the container's namespaces by /proc/PID/ns name,
+	// recorded at create, for exec to join.
+	Namespaces []string `json:"namespaces"`
+
+	dir string
+}
+
+// Files in a container's directory.
+const (
+	stateFile = "state.json"
+	fifoFile  = "exec.fifo" // exists from create until start
+)
+
+// ErrNotExist is the error for an unknown id; engines look for its text.
+var ErrNotExist = errors.New("container does not exist")
+
+// Load reads the container id's record.
+func (r *Runtime) Load(id string) (*Container, error) {
+	if err := oci.CheckID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(r.Root, id)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotExist
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the state of %s: %w", id, err)
+	}
+	var c Container
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("state of %s (%s): %w", id, filepath.Join(dir, stateFile), err)
+	}
+	c.dir = dir
+	return &c, nil
+}
+
+// List reads every container's record.
+func (r *Runtime) List() ([]*Container, error) {
+	entries, err := os.ReadDir(r.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", r.Root, err)
+	}
+	var out []*Container
+	for _, e := range entries {
+		if c, err := r.Load(e.Name()); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// save writes the record atomically: a reader sees the old or the new.
+func (c *Container) save() error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	return os.Rename(tmp, filepath.Join(c.dir, stateFile))
+}
+
+// Dir is the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+// Status is the container's status, from the kernel: stopped once its
+// process is gone (or a zombie), created while it waits at the exec fifo,
+// paused while its cgroup is frozen, running otherwise.
+func (c *Container) Status() string {
+	if !c.alive() {
+		return "stopped"
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoFile)); err == nil {
+		return "created"
+	}
+	if c.frozen() {
+		return "paused"
+	}
+	return "running"
+}
+
+// alive tells whether the container's process is still the one created.
+func (c *Container) alive() bool {
+	if c.Pid <= 0 {
+		return false
+	}
+	start, err := state.ProcessStart(c.Pid)
+	return err == nil && start == c.PidStart
+}
+
+// frozen tells whether the freezer holds the container's cgroup.
+func (c *Container) frozen() bool {
+	if c.Cgroup == nil {
+		return false
+	}
+	for _, d := range c.Cgroup.Dirs {
+		if c.Cgroup.Version == 2 {
+			b, err := os.ReadFile(filepath.Join(d.Path, "cgroup.freeze"))
+			return err == nil && strings.TrimSpace(string(b)) == "1"
+		}
+		if b, err := os.ReadFile(filepath.Join(d.Path, "freezer.state")); err == nil {
+			return strings.TrimSpace(string(b)) != "THAWED"
+		}
+	}
+	return false
+}
+
+// State is the container's state as the specification writes it.
+func (c *Container) State() oci.State {
+	s := oci.State{Version: oci.Version, ID: c.ID, Status: c.Status(), Bundle: c.Bundle,
+		Annotations: c.Annotations, Rootfs: c.Rootfs, Created: c.Created.Format(time.RFC3339Nano), Owner: ""}
+	if s.Status != "stopped" {
+		s.Pid = c.Pid
+	}
+	return s
+}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/fatih/color"
 	"golang.org/x/sys/unix"
@@ -249,24 +250,88 @@ func execve(path string, argv, env []string) error {
 }
 
 // startProcess starts cmd, which Go does with clone(2) and our namespace
-// flags, then execve(2) in the new process. Go adds CLONE_VM|CLONE_VFORK
-// (and CLONE_PIDFD on newer versions) to fork fast; the comment says so.
+// flags, then execve(2) in the new process. We ask for CLONE_PIDFD; Go
+// adds CLONE_VM|CLONE_VFORK to fork fast; the comment says so.
 func startProcess(cmd *exec.Cmd) error {
-	flags := uintptr(unix.SIGCHLD)
+	flags := uintptr(unix.SIGCHLD | unix.CLONE_PIDFD)
 	if cmd.SysProcAttr != nil {
 		flags |= cmd.SysProcAttr.Cloneflags
 	}
 	call := fmt.Sprintf("clone(flags=%s /* Go adds CLONE_VM|CLONE_VFORK */)", cloneFlagString(flags))
-	_, err := narrateWhole(call, func() (int, error) {
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		return cmd.Process.Pid, nil
-	})
+	_, err := narrateWhole(call, func() (int, error) { return startWithPidfd(cmd) })
+	if err == nil {
+		narrateChildSetup(cmd)
+	}
 	if errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("%w: creating namespaces needs root; use sudo, or a container started with --privileged", err)
 	}
 	return err
+}
+
+// startWithPidfd starts cmd asking for a pidfd (CLONE_PIDFD), so the clone
+// flags are the same whichever Go built us (os/exec asks for one itself
+// from Go 1.23), and closes it: os/exec keeps its own.
+func startWithPidfd(cmd *exec.Cmd) (int, error) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	pidfd := -1
+	cmd.SysProcAttr.PidFD = &pidfd
+	err := cmd.Start()
+	cmd.SysProcAttr.PidFD = nil
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return cmd.Process.Pid, nil
+}
+
+// narrateChildSetup prints what happened between the clone that started
+// cmd and the child's execve, in the order it happened
+// (syscall/exec_linux.go): the child took its Credential, asked for its
+// Pdeathsig and made execve. Each
+// succeeded, or Start would have failed, so each shows its success.
+func narrateChildSetup(cmd *exec.Cmd) {
+	attr := cmd.SysProcAttr
+	explain(featProcess, "In the child, before its execve, Go applied the rest of SysProcAttr.")
+	if c := attr.Credential; c != nil {
+		if !c.NoSetGroups && (len(c.Groups) > 0 || attr.GidMappings == nil || attr.GidMappingsEnableSetgroups) {
+			groups := "NULL"
+			if len(c.Groups) > 0 {
+				groups = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(c.Groups)), ", "), "[]")
+				groups = "[" + groups + "]"
+			}
+			printWhole(fmt.Sprintf("/* child */ setgroups(%d, %s) = 0", len(c.Groups), groups))
+		}
+		printWhole(fmt.Sprintf("/* child */ setgid(%d) = 0", c.Gid))
+		printWhole(fmt.Sprintf("/* child */ setuid(%d) = 0", c.Uid))
+	}
+	if attr.Pdeathsig != 0 {
+		sig := unix.SignalName(attr.Pdeathsig)
+		printWhole(fmt.Sprintf("/* child */ prctl(PR_SET_PDEATHSIG, %s) = 0", sig))
+		if attr.Cloneflags&unix.CLONE_NEWPID != 0 {
+			// Go then signals itself if getppid() changed, taking the parent
+			// for dead; across a PID namespace getppid() is 0.
+			printWhole(fmt.Sprintf("/* child */ kill(1, %s) = 0 /* getppid() is 0 across a PID namespace: Go takes the parent for dead; PID 1 ignores it */", sig))
+		}
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	printWhole(fmt.Sprintf("/* child */ execve(%s, %s, environ /* %d vars */) = 0", cString(cmd.Path), cArgv(cmd.Args), len(env)))
+}
+
+// printWhole prints a line of narration in one write, so that no other
+// process's narration can split it.
+func printWhole(line string) {
+	if narrator.quiet {
+		return
+	}
+	s := color.New(featureColors[narrator.feature]).Sprint("  " + line)
+	_, _ = os.Stderr.WriteString(s + "\n")
 }
 
 // chdirUp climbs n levels with chdir(".."), narrated as one line.

@@ -87,16 +87,16 @@ var devices = []string{"null", "zero", "full", "random", "urandom", "tty"}
 func mountDev(rootfs string) error {
 	dev := filepath.Join(rootfs, "dev")
 	explain(featMount, "Mount a tmpfs on /dev and bind in only null, zero, full, random, urandom and tty.")
-	if err := os.MkdirAll(dev, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", dev, err)
+	if err := mkdirAll(dev, 0o755); err != nil {
+		return err
 	}
 	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
 		return err
 	}
 	for _, name := range devices {
 		target := filepath.Join(dev, name)
-		if err := os.WriteFile(target, nil, 0o666); err != nil {
-			return fmt.Errorf("create %s: %w", target, err)
+		if err := createFile(target, 0o666); err != nil {
+			return err
 		}
 		if err := mount("/dev/"+name, target, "", unix.MS_BIND, ""); err != nil {
 			return err
@@ -104,16 +104,17 @@ func mountDev(rootfs string) error {
 	}
 	explain(featMount, "Mount a new devpts instance, so terminals opened inside are the container's own.")
 	pts := filepath.Join(dev, "pts")
-	if err := os.Mkdir(pts, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", pts, err)
+	if err := mkdir(pts, 0o755); err != nil {
+		return err
 	}
 	if err := mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
 		return err
 	}
-	links := map[string]string{"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
-	for name, target := range links {
-		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
-			return fmt.Errorf("symlink %s: %w", filepath.Join(dev, name), err)
+	explain(featMount, "Add the usual /dev symlinks: ptmx to the new devpts, fd and the standard streams through /proc.")
+	links := []struct{ name, target string }{{"ptmx", "pts/ptmx"}, {"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"}}
+	for _, l := range links {
+		if err := symlink(l.target, filepath.Join(dev, l.name)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -169,11 +170,11 @@ func parseVolumes(specs []string) ([]volume, error) {
 // the host paths are still reachable.
 func mountVolumes(rootfs string, volumes []volume) error {
 	for _, v := range volumes {
+		explain(featMount, "Bind the host's %s into the container at %s.", v.host, v.container)
 		target, err := volumeTarget(rootfs, v)
 		if err != nil {
 			return err
 		}
-		explain(featMount, "Bind the host's %s into the container at %s.", v.host, v.container)
 		if err := mount(v.host, target, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
 		}
@@ -205,17 +206,16 @@ func volumeTarget(rootfs string, v volume) (string, error) {
 		return "", fmt.Errorf("volume %s: %w", v, err)
 	}
 	if hostInfo.IsDir() {
-		if err := os.MkdirAll(target, 0o755); err != nil {
-			return "", fmt.Errorf("volume %s: mkdir %s: %w", v, target, err)
+		if err := mkdirAll(target, 0o755); err != nil {
+			return "", fmt.Errorf("volume %s: %w", v, err)
 		}
 		return target, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-		return "", fmt.Errorf("volume %s: mkdir %s: %w", v, filepath.Dir(target), err)
+	if err := mkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", fmt.Errorf("volume %s: %w", v, err)
 	}
-	f, err := os.OpenFile(target, os.O_CREATE|os.O_RDONLY, 0o644)
-	if err != nil {
-		return "", fmt.Errorf("volume %s: create %s: %w", v, target, err)
+	if err := createFile(target, 0o644); err != nil {
+		return "", fmt.Errorf("volume %s: %w", v, err)
 	}
-	return target, f.Close()
+	return target, nil
 }

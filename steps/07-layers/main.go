@@ -255,8 +255,6 @@ func (r *runCmd) Run(c *cli) error {
 	if err != nil {
 		return fmt.Errorf("start container process: %w", err)
 	}
-	explain(featUser, "Before the child's execve, os/exec mapped its ids: root inside is host uid %d, and ids outside the map show as nobody (65534).", users.uids.start)
-	narrateIDMaps(child)
 	var hostEnd string
 	if r.Net == netVeth {
 		hostEnd, err = connectVeth(id, child.Process.Pid, sub)

@@ -1,0 +1,755 @@
+package tests
+
+// narration_compare_test.go holds the narration-truth harness's two sides
+// to the same keys and matches them: see strace_test.go.
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// unnarratedCall is a call the runtime makes and does not narrate, and why.
+type unnarratedCall struct {
+	program string // "steps", "final" or "all"
+	what    string // the calls, as docs/README.md lists them
+	why     string
+	match   func(c sysCall, ctx *traceContext) bool
+}
+
+// unnarrated is the one list of calls of the checked families that are
+// made and not narrated. docs/README.md prints it (TestStraceListInDocs).
+var unnarrated = []unnarratedCall{
+	{"all", "clone with CLONE_THREAD", "the Go runtime's own threads",
+		func(c sysCall, _ *traceContext) bool {
+			return isClone(c) && strings.Contains(c.argString(), "CLONE_THREAD")
+		}},
+	{"all", "clone(CLONE_VM|CLONE_PIDFD|CLONE_VFORK) of a child that exits at once", "Go's check, at start-up, that clone can return a pidfd (os.checkPidfd)",
+		func(c sysCall, _ *traceContext) bool {
+			return isClone(c) && cloneFlagSet(c.argString()) == "CLONE_PIDFD|CLONE_VFORK|CLONE_VM"
+		}},
+	{"all", "ioctl reads of a terminal (TCGETS, TIOCGWINSZ, TIOCGPTN, TIOCGPGRP)", "reads: they change nothing (is it a terminal? which size?)",
+		func(c sysCall, _ *traceContext) bool { return c.name == "ioctl" && isTerminalRead(c) }},
+	{"all", "socket, bind and sendto of a NETLINK_ROUTE socket that only dumps (NLM_F_DUMP)", "reads: listing links, addresses or routes changes nothing",
+		func(c sysCall, ctx *traceContext) bool { return ctx.isDumpSocket(c) }},
+}
+
+// traceContext is what the matcher knows about the traced processes.
+type traceContext struct {
+	opts       traceOptions
+	dumpCalls  map[int]bool // trace lines of the calls of netlink dumps
+	pivoted    map[int]bool // narrating group: its paths are inside the container
+	rootfsTops []string
+}
+
+func (c sysCall) argString() string { return strings.Join(c.args, ", ") }
+
+func isClone(c sysCall) bool { return c.name == "clone" || c.name == "clone3" }
+
+var cloneFlagsArg = regexp.MustCompile(`flags=([A-Z0-9_|]+)`)
+var exitSignalArg = regexp.MustCompile(`exit_signal=(SIG[A-Z0-9]+)`)
+
+// cloneFlagSet is the sorted set of clone flags in s, the exit signal too.
+func cloneFlagSet(s string) string {
+	set := map[string]bool{}
+	for _, m := range cloneFlagsArg.FindAllStringSubmatch(s, -1) {
+		for _, f := range strings.Split(m[1], "|") {
+			set[f] = true
+		}
+	}
+	for _, m := range exitSignalArg.FindAllStringSubmatch(s, -1) {
+		set[m[1]] = true
+	}
+	return sortedSet(set)
+}
+
+func sortedSet(set map[string]bool) string {
+	var l []string
+	for k := range set {
+		if k != "" {
+			l = append(l, k)
+		}
+	}
+	sort.Strings(l)
+	return strings.Join(l, "|")
+}
+
+var terminalReads = map[string]bool{"TCGETS": true, "TCGETS2": true, "TIOCGWINSZ": true, "TIOCGPTN": true, "TIOCGPGRP": true, "TIOCGSID": true, "FIONREAD": true}
+
+func isTerminalRead(c sysCall) bool { return len(c.args) > 1 && terminalReads[c.args[1]] }
+
+// isTerminal tells whether an fd annotation names a terminal.
+func isTerminal(path string) bool {
+	return strings.HasPrefix(path, "/dev/pts/") || path == "/dev/ptmx" || strings.HasPrefix(path, "/dev/tty") || path == "/dev/console" ||
+		strings.HasSuffix(path, "/ptmx") || regexp.MustCompile(`/pts/\d+$`).MatchString(path)
+}
+
+func (ctx *traceContext) isDumpSocket(c sysCall) bool { return ctx.dumpCalls[c.start] }
+
+// isDump tells whether a netlink message asks for a dump (NLM_F_DUMP is
+// NLM_F_ROOT|NLM_F_MATCH, 0x300, which strace may print as a number).
+func isDump(msg string) bool {
+	return strings.Contains(msg, "NLM_F_DUMP") || strings.Contains(msg, "0x300") ||
+		(strings.Contains(msg, "NLM_F_ROOT") && strings.Contains(msg, "NLM_F_MATCH"))
+}
+
+// findDumpSockets marks the socket, bind and sendto calls of each netlink
+// socket whose first message is a dump: Go's syscall.NetlinkRIB, which
+// net.Interfaces uses, and the runtime's own listings.
+func (ctx *traceContext) findDumpSockets(calls []sysCall) {
+	type key struct {
+		pid int
+		fd  string
+	}
+	opened := map[key][]int{}
+	for _, c := range calls {
+		switch c.name {
+		case "socket":
+			if len(c.args) > 0 && c.args[0] == "AF_NETLINK" {
+				fd, _ := splitFD(c.result)
+				opened[key{c.pid, fd}] = []int{c.start}
+			}
+		case "bind":
+			fd, _ := splitFD(c.args[0])
+			if l, ok := opened[key{c.pid, fd}]; ok {
+				opened[key{c.pid, fd}] = append(l, c.start)
+			}
+		case "sendto", "sendmsg":
+			fd, ann := splitFD(c.args[0])
+			if !strings.HasPrefix(ann, "NETLINK") || len(c.args) < 2 {
+				continue
+			}
+			if isDump(c.args[1]) {
+				ctx.dumpCalls[c.start] = true
+				for _, i := range opened[key{c.pid, fd}] {
+					ctx.dumpCalls[i] = true
+				}
+			}
+			delete(opened, key{c.pid, fd})
+		}
+	}
+}
+
+// needsNarration tells whether a traced call belongs to the checked
+// families: made by the runtime, it must be narrated.
+func (ctx *traceContext) needsNarration(c sysCall, group int) bool {
+	under := func(p string) bool {
+		if ctx.pivoted[group] {
+			return true
+		}
+		for _, r := range ctx.opts.roots {
+			if r != "" && (p == r || strings.HasPrefix(p, strings.TrimSuffix(r, "/")+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	arg := func(i int) string {
+		if i >= len(c.args) {
+			return ""
+		}
+		s, ok := unquoteC(c.args[i])
+		if !ok {
+			return c.args[i]
+		}
+		return s
+	}
+	switch c.name {
+	case "open":
+		return strings.Contains(arg(1), "O_CREAT") && under(arg(0))
+	case "openat":
+		return strings.Contains(arg(2), "O_CREAT") && under(arg(1))
+	case "mkdir", "mknod":
+		return under(arg(0))
+	case "mkdirat", "mknodat":
+		return under(arg(1))
+	case "symlink":
+		return under(arg(1))
+	case "symlinkat":
+		return under(arg(2))
+	case "rmdir":
+		return strings.HasPrefix(arg(0), "/sys/fs/cgroup/") || under(arg(0))
+	case "unlinkat":
+		return strings.Contains(arg(2), "AT_REMOVEDIR") && (strings.HasPrefix(arg(1), "/sys/fs/cgroup/") || under(arg(1)))
+	case "write":
+		_, p := splitFD(arg(0))
+		return strings.HasPrefix(p, "/sys/fs/cgroup/") || idMapFile.MatchString(p)
+	case "sendto", "sendmsg":
+		_, p := splitFD(arg(0))
+		return strings.HasPrefix(p, "NETLINK")
+	case "ioctl":
+		_, p := splitFD(arg(0))
+		return isTerminal(p)
+	case "dup2", "dup3", "fchdir":
+		return false
+	}
+	return true
+}
+
+var idMapFile = regexp.MustCompile(`^/proc/\d+/(uid_map|gid_map|setgroups)$`)
+
+// traceKey is the comparison key of a traced call.
+func traceKey(c sysCall) string {
+	switch c.name {
+	case "unlinkat":
+		if len(c.args) == 3 && strings.Contains(c.args[2], "AT_REMOVEDIR") && strings.HasPrefix(c.args[0], "AT_FDCWD") {
+			return callKey("rmdir", c.args[1:2], c.result, "")
+		}
+	case "write":
+		_, path := splitFD(c.args[0])
+		if !strings.HasPrefix(path, "/") {
+			break // a pipe or a socket: as C
+		}
+		data, _ := unquoteC(c.args[1])
+		res := normalizeResult(c.result)
+		if res == strconv.Itoa(len(data)) {
+			res = "0"
+		}
+		return fmt.Sprintf("write %s <- %s = %s", path, strconv.Quote(data), res)
+	case "openat", "open":
+		// A write to a control file that fails at open is narrated as the write.
+		flags := c.args[len(c.args)-1]
+		if c.name == "openat" && len(c.args) >= 3 {
+			flags = c.args[2]
+		}
+		_ = flags
+	case "sendto", "sendmsg":
+		if len(c.args) > 1 {
+			if t := netlinkTypes.FindStringSubmatch(c.args[1]); t != nil {
+				name := t[1]
+				if n, ok := rtmNames[name]; ok {
+					name = n
+				}
+				return "netlink " + name
+			}
+		}
+	}
+	return callKey(c.name, c.args, c.result, "")
+}
+
+var netlinkTypes = regexp.MustCompile(`nlmsg_type=([A-Z_]+|0x[0-9a-f]+)(?: /\*.*?\*/)?, nlmsg_flags=([A-Z_|0-9x]+)`)
+
+// rtmNames are the rtnetlink message types strace may print as numbers.
+var rtmNames = map[string]string{"0x10": "RTM_NEWLINK", "0x11": "RTM_DELLINK", "0x12": "RTM_GETLINK", "0x13": "RTM_SETLINK",
+	"0x14": "RTM_NEWADDR", "0x15": "RTM_DELADDR", "0x16": "RTM_GETADDR", "0x18": "RTM_NEWROUTE", "0x19": "RTM_DELROUTE", "0x1a": "RTM_GETROUTE"}
+
+// narratedKeys reads one narrated line into the keys of the calls it
+// shows: usually one; "/* for each of N: A, B */" one per name in place of
+// the placeholder; "/* child: a; b */" adds the calls the child made
+// between clone and execve, which succeeded if the clone did.
+func narratedKeys(line string) []string {
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "read ") || line == "" {
+		return nil
+	}
+	if strings.HasPrefix(line, "write /") {
+		m := pseudoWrite.FindStringSubmatch(line)
+		if m == nil {
+			return []string{"unparsed: " + line}
+		}
+		data, _ := unquoteC(m[2])
+		return []string{fmt.Sprintf("write %s <- %s = %s", m[1], strconv.Quote(data), normalizeResult(m[3]))}
+	}
+	if strings.HasPrefix(line, "RTM_") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return []string{"unparsed: " + line}
+		}
+		return []string{"netlink " + f[0]}
+	}
+	line = strings.TrimSpace(leadingComment.ReplaceAllString(line, ""))
+	var child []string
+	if m := childComment.FindStringSubmatch(line); m != nil {
+		child = splitTop(m[1], ';')
+		line = strings.Replace(line, m[0], "", 1)
+	}
+	c, ok := parseCall(line)
+	if !ok {
+		return nil // not a call: a line of prose, a table
+	}
+	var keys []string
+	if m := forEach.FindStringSubmatch(line); m != nil {
+		for _, each := range strings.Split(m[1], ", ") {
+			args := append([]string{}, c.args...)
+			for i, a := range args {
+				if a == "CAP" {
+					args[i] = strings.TrimSpace(each)
+				}
+			}
+			keys = append(keys, callKey(c.name, args, c.result, line))
+		}
+	} else {
+		keys = append(keys, callKey(c.name, c.args, c.result, line))
+	}
+	for _, ch := range child {
+		cc, ok := parseCall(strings.TrimSpace(ch))
+		if !ok {
+			keys = append(keys, "unparsed child call: "+ch)
+			continue
+		}
+		if cc.result == "" {
+			cc.result = "0"
+		}
+		keys = append(keys, callKey(cc.name, cc.args, cc.result, ""))
+	}
+	return keys
+}
+
+var (
+	pseudoWrite    = regexp.MustCompile(`^write (\S+) <- (".*") = (.*)$`)
+	childComment   = regexp.MustCompile(`\s*/\* child: (.*?) \*/`)
+	leadingComment = regexp.MustCompile(`^/\*.*?\*/\s*`)
+	forEach        = regexp.MustCompile(`/\* for each of \d+: (.*?) \*/`)
+)
+
+// splitTop splits s at sep outside quotes and brackets.
+func splitTop(s string, sep byte) []string {
+	var parts []string
+	depth, start, inQuote := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case inQuote && ch == '\\':
+			i++
+		case ch == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case ch == '(' || ch == '[' || ch == '{':
+			depth++
+		case ch == ')' || ch == ']' || ch == '}':
+			depth--
+		case ch == sep && depth == 0:
+			parts = append(parts, strings.TrimSpace(s[start:i]))
+			start = i + 1
+		}
+	}
+	if rest := strings.TrimSpace(s[start:]); rest != "" {
+		parts = append(parts, rest)
+	}
+	return parts
+}
+
+func sortFlags(s string) string {
+	f := strings.Split(s, "|")
+	sort.Strings(f)
+	return strings.Join(f, "|")
+}
+
+// callKey is the comparison key of a call, from either side. line is the
+// whole narrated line, for a clone's comment naming what Go adds.
+func callKey(name string, args []string, result, line string) string {
+	args = append([]string{}, args...)
+	if name == "execve" && len(args) == 3 {
+		args[2] = envCount(args[2])
+	}
+	for i := range args {
+		args[i], _ = splitFD(strings.TrimSpace(cComment.ReplaceAllString(args[i], "")))
+	}
+	at := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch name {
+	case "mkdirat", "mknodat":
+		if at(0) == "AT_FDCWD" {
+			name, args = strings.TrimSuffix(name, "at"), args[1:]
+		}
+	case "symlinkat":
+		if at(1) == "AT_FDCWD" {
+			name, args = "symlink", []string{at(0), at(2)}
+		}
+	case "open":
+		name, args = "openat", append([]string{"AT_FDCWD"}, args...)
+	case "clone", "clone3":
+		set := cloneFlagSet(strings.Join(args, ", "))
+		if line != "" {
+			// The narration names the flags Go adds in a comment.
+			all := map[string]bool{}
+			for _, f := range strings.Split(set, "|") {
+				all[f] = true
+			}
+			for _, f := range cloneFlagWord.FindAllString(strings.SplitN(line, "/* child:", 2)[0], -1) {
+				all[f] = true
+			}
+			set = sortedSet(all)
+		}
+		return fmt.Sprintf("clone(%s) = %s", set, pidResult(result))
+	case "setsid":
+		return "setsid() = " + pidResult(result)
+	case "capset":
+		return "capset(" + capSets(strings.Join(args, ", ")) + ") = " + normalizeResult(result)
+	case "execve":
+		if result == "" {
+			result = "0"
+		}
+	case "ioctl":
+		if strings.HasPrefix(at(2), "{") {
+			args = args[:2] // a struct: its fields are printed differently
+		}
+	}
+	if name == "mknod" && len(args) == 3 && !strings.Contains(args[1], "S_IFCHR") && !strings.Contains(args[1], "S_IFBLK") {
+		args = args[:2] // the device number means nothing for other types
+	}
+	for i, a := range args {
+		args[i] = normalizeArg(a)
+		// mount(2) ignores the filesystem type of a bind, move, remount or
+		// propagation change; strace then prints the pointer, narration "".
+		if name == "mount" && i == 2 && args[i] == "<pointer>" {
+			args[i] = `""`
+		}
+	}
+	return fmt.Sprintf("%s(%s) = %s", name, strings.Join(args, ", "), normalizeResult(result))
+}
+
+var cloneFlagWord = regexp.MustCompile(`\bCLONE_[A-Z_]+\b|\bSIG[A-Z]+\b`)
+
+func pidResult(r string) string {
+	r = normalizeResult(r)
+	if n, err := strconv.Atoi(r); err == nil && n > 0 {
+		return "<pid>"
+	}
+	return r
+}
+
+var capField = regexp.MustCompile(`(effective|permitted|inheritable)=((?:[a-z]+=)*)([^,}]*)`)
+
+// capSets reads capset's data as sets: strace writes 1<<CAP_X|..., the
+// narration effective=permitted=inheritable=CAP_X|...
+func capSets(s string) string {
+	sets := map[string]string{}
+	for _, m := range capField.FindAllStringSubmatch(s, -1) {
+		var caps []string
+		for _, f := range strings.Split(m[3], "|") {
+			f = strings.TrimPrefix(strings.TrimSpace(f), "1<<")
+			if f != "" && f != "0" {
+				caps = append(caps, f)
+			}
+		}
+		sort.Strings(caps)
+		names := append([]string{m[1]}, strings.Split(strings.TrimSuffix(m[2], "="), "=")...)
+		for _, n := range names {
+			if n != "" {
+				sets[n] = strings.Join(caps, "|")
+			}
+		}
+	}
+	return fmt.Sprintf("effective=%s, permitted=%s, inheritable=%s", sets["effective"], sets["permitted"], sets["inheritable"])
+}
+
+var varsComment = regexp.MustCompile(`/\* (\d+) vars? \*/`)
+
+// envCount is an environment as its number of variables: strace prints
+// that, the narration may print them all.
+func envCount(a string) string {
+	if m := varsComment.FindStringSubmatch(a); m != nil {
+		return m[1] + " vars"
+	}
+	if strings.HasPrefix(a, "[") {
+		return strconv.Itoa(len(splitTop(strings.Trim(a, "[]"), ','))) + " vars"
+	}
+	return a
+}
+
+// hexPointer is how strace shows an address it does not decode.
+var hexPointer = regexp.MustCompile(`^0x[0-9a-f]+$`)
+
+// flagSet matches C flags like MS_BIND|MS_REC or S_IFREG|0644.
+var flagSet = regexp.MustCompile(`^[A-Z0-9][A-Z0-9_]*(\|[A-Z0-9_]+)+$|^[A-Z][A-Z0-9_]*$`)
+
+// structPointer is an address as a struct member: {len=62, filter=0x7f...}.
+var structPointer = regexp.MustCompile(`=(0x[0-9a-f]+|\.\.\.)`)
+
+// normalizeArg makes an argument comparable: strings unquoted and quoted
+// again one way, flags as a sorted set, addresses as <pointer>.
+func normalizeArg(a string) string {
+	switch {
+	case strings.HasPrefix(a, `"`):
+		if s, ok := unquoteC(a); ok {
+			return strconv.Quote(s)
+		}
+		return a
+	case strings.HasPrefix(a, "{"):
+		return structPointer.ReplaceAllString(a, "=<pointer>")
+	case a == "~0U": // how C writes the largest unsigned int; strace prints the number
+		return "4294967295"
+	case hexPointer.MatchString(a):
+		return "<pointer>"
+	case a != "NULL" && flagSet.MatchString(a):
+		return sortFlags(a)
+	}
+	return a
+}
+
+// normalizeResult keeps what both sides print the same way: a value, or
+// "-1 ERRNO" without the message, and no fd annotation.
+func normalizeResult(r string) string {
+	fields := strings.Fields(r)
+	if len(fields) >= 2 && fields[0] == "-1" {
+		return "-1 " + fields[1]
+	}
+	if len(fields) > 0 {
+		v, _ := splitFD(fields[0])
+		return v
+	}
+	return r
+}
+
+// narratedLine is one whole line of narration, from one process.
+type narratedLine struct {
+	text       string
+	group      int
+	start, end int // trace lines of the first and last write of it
+}
+
+// narrationGroups assigns each traced call to the process that narrates
+// it, and reads the narration each wrote.
+type groupedTrace struct {
+	calls []sysCall
+	group []int // per call: the narrating process, or -1 (a command's own)
+	lines []narratedLine
+}
+
+func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
+	type birth struct {
+		parent int
+		thread bool
+	}
+	births := map[int]birth{}
+	for _, c := range pt.calls {
+		if !isClone(c) {
+			continue
+		}
+		if pid, err := strconv.Atoi(normalizeResult(c.result)); err == nil && pid > 0 {
+			births[pid] = birth{c.pid, strings.Contains(c.argString(), "CLONE_THREAD")}
+		}
+	}
+	group := map[int]int{} // pid: its narrating process (-1: foreign)
+	var resolve func(pid int) int
+	resolve = func(pid int) int {
+		if g, ok := group[pid]; ok {
+			return g
+		}
+		b, ok := births[pid]
+		if !ok {
+			group[pid] = pid // the first process, or one strace saw start late
+			return pid
+		}
+		group[pid] = resolve(b.parent)
+		return group[pid]
+	}
+	gt := groupedTrace{calls: pt.calls, group: make([]int, len(pt.calls))}
+	buf := map[int]*narratedLine{}
+	first := true
+	for i, c := range pt.calls {
+		g := resolve(c.pid)
+		gt.group[i] = g
+		if c.name == "execve" && normalizeResult(c.result) == "0" {
+			path, _ := unquoteC(c.args[0])
+			switch {
+			case first:
+				gt.group[i] = -1 // strace's own exec of the runtime
+			case g < 0:
+			case path == "/proc/self/exe" || filepath.Base(path) == filepath.Base(opts.binary):
+				group[c.pid] = c.pid // a runtime again: it narrates for itself
+			default:
+				group[c.pid] = -1 // the command: its calls are its own
+			}
+			first = false
+			continue
+		}
+		if c.name != "write" || g < 0 || len(c.args) < 2 {
+			continue
+		}
+		fd, path := splitFD(c.args[0])
+		if fd == "1" || path != opts.stderrPath || strings.HasPrefix(c.result, "-1") {
+			continue
+		}
+		data, _ := unquoteC(c.args[1])
+		for data != "" {
+			l := buf[g]
+			if l == nil {
+				l = &narratedLine{group: g, start: c.start}
+				buf[g] = l
+			}
+			nl := strings.IndexByte(data, '\n')
+			if nl < 0 {
+				l.text += data
+				break
+			}
+			l.text += data[:nl]
+			l.end = c.end
+			gt.lines = append(gt.lines, *l)
+			delete(buf, g)
+			data = data[nl+1:]
+		}
+	}
+	return gt
+}
+
+// compareNarration matches narration and trace, process by process.
+func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
+	gt := groupTrace(pt, opts)
+	ctx := &traceContext{opts: opts, dumpCalls: map[int]bool{}, pivoted: map[int]bool{}}
+	ctx.findDumpSockets(gt.calls)
+	var rep narrationReport
+	traced := map[int][]*tracedEntry{}
+	narrated := map[int][]narratedEntry{}
+	for i, c := range gt.calls {
+		g := gt.group[i]
+		if g < 0 || (c.name == "write" && splitFDPath(c) == opts.stderrPath) {
+			continue
+		}
+		e := &tracedEntry{key: traceKey(c), call: c}
+		if ctx.needsNarration(c, g) {
+			e.required = true
+			for _, u := range unnarrated {
+				if u.match(c, ctx) {
+					e.required = false
+				}
+			}
+		}
+		if (c.name == "pivot_root" || c.name == "chroot") && normalizeResult(c.result) == "0" {
+			ctx.pivoted[g] = true
+		}
+		if e.required {
+			rep.traced++
+		}
+		traced[g] = append(traced[g], e)
+	}
+	checked := map[string]bool{}
+	for _, f := range checkedFamilies {
+		checked[f] = true
+	}
+	for _, l := range gt.lines {
+		if !strings.HasPrefix(l.text, "  ") {
+			continue
+		}
+		for _, k := range narratedKeys(l.text) {
+			name := k
+			if i := strings.IndexAny(k, "( "); i > 0 {
+				name = k[:i]
+			}
+			if !checked[name] && name != "netlink" && !strings.HasPrefix(k, "unparsed") {
+				continue // a call strace was not asked to show (statfs, poll)
+			}
+			narrated[l.group] = append(narrated[l.group], narratedEntry{k, l})
+			rep.narrated++
+		}
+	}
+	var groups []int
+	for g := range traced {
+		groups = append(groups, g)
+	}
+	for g := range narrated {
+		if _, ok := traced[g]; !ok {
+			groups = append(groups, g)
+		}
+	}
+	sort.Ints(groups)
+	for _, g := range groups {
+		ts := traced[g]
+		p := 0
+		for _, n := range narrated[g] {
+			found := -1
+			for j := p; j < len(ts); j++ {
+				if !ts[j].matched && sameKey(ts[j].key, n.key) {
+					found = j
+					break
+				}
+			}
+			if found < 0 {
+				where := "narrated, but not made so (same name: " + closest(ts, n.key) + ")"
+				for j := 0; j < p; j++ {
+					if !ts[j].matched && sameKey(ts[j].key, n.key) {
+						where = "narrated out of order: made before the call narrated above it"
+						ts[j].matched = true
+						break
+					}
+				}
+				rep.mismatches = append(rep.mismatches, fmt.Sprintf("%s: %s", where, n.key))
+				continue
+			}
+			t := ts[found]
+			t.matched = true
+			for j := p; j < found; j++ {
+				if ts[j].required && !ts[j].matched {
+					rep.mismatches = append(rep.mismatches, "made, not narrated: "+ts[j].key)
+					ts[j].matched = true
+				}
+			}
+			p = found + 1
+			if t.call.name != "execve" && t.call.result != "?" && n.line.end < t.call.end {
+				rep.mismatches = append(rep.mismatches, "printed before the call returned: "+n.key)
+			}
+		}
+		for _, t := range ts[p:] {
+			if t.required && !t.matched {
+				rep.mismatches = append(rep.mismatches, "made, not narrated: "+t.key)
+			}
+		}
+	}
+	return rep
+}
+
+func splitFDPath(c sysCall) string {
+	if len(c.args) == 0 {
+		return ""
+	}
+	_, p := splitFD(c.args[0])
+	return p
+}
+
+// sameKey compares keys; an execve narrated before it was made has no result.
+func sameKey(traced, narrated string) bool { return traced == narrated }
+
+// closest lists the traced calls of the same name, to show what differs.
+func closest(ts []*tracedEntry, key string) string {
+	name := key
+	if i := strings.IndexAny(key, "( "); i > 0 {
+		name = key[:i+1]
+	}
+	var same []string
+	for _, t := range ts {
+		if strings.HasPrefix(t.key, name) && !t.matched {
+			same = append(same, t.key)
+		}
+	}
+	if len(same) > 3 {
+		same = same[:3]
+	}
+	return strings.Join(same, "; ")
+}
+
+// tracedEntry is a call one narrating process made.
+type tracedEntry struct {
+	key      string
+	call     sysCall
+	required bool
+	matched  bool
+}
+
+// narratedEntry is a call one narrating process narrated.
+type narratedEntry struct {
+	key  string
+	line narratedLine
+}
+
+// splitLines finds lines of the captured stderr that no process wrote
+// whole: one process's line split by another's.
+func splitLines(stderr string, pt parsedTrace, opts traceOptions) []string {
+	whole := map[string]bool{}
+	for _, l := range groupTrace(pt, opts).lines {
+		whole[l.text] = true
+	}
+	var bad []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if (strings.HasPrefix(l, "  ") || strings.HasPrefix(l, "# ")) && !whole[l] {
+			bad = append(bad, "line split by another process's output: "+strconv.Quote(l))
+		}
+	}
+	return bad
+}

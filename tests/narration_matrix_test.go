@@ -1,0 +1,227 @@
+package tests
+
+// narration_matrix_test.go runs the narration-truth harness (strace_test.go)
+// across scenarios: every step with each feature it has, and final with
+// each of its commands. It logs one line per scenario, "matrix: SCENARIO
+// narrated N traced M mismatches K", for the table in reports.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// matrixLog collects the scenario lines, printed once at the end.
+var matrixLog struct {
+	sync.Mutex
+	lines []string
+}
+
+func logMatrix(t testing.TB, scenario string, rep narrationReport) {
+	matrixLog.Lock()
+	defer matrixLog.Unlock()
+	line := fmt.Sprintf("matrix: %-40s narrated %4d traced %4d mismatches %d", scenario, rep.narrated, rep.traced, len(rep.mismatches))
+	matrixLog.lines = append(matrixLog.lines, line)
+	t.Log(line)
+}
+
+// stepScenario is one way to run a step under strace.
+type stepScenario struct {
+	name  string
+	since string // the first step that has it
+	args  func(t *testing.T, step string, i int) []string
+}
+
+var stepScenarios = []stepScenario{
+	{"plain", "01-chroot", func(t *testing.T, step string, _ int) []string {
+		return []string{"run", "--rootfs", rootfsCopy(t), "--", "true"}
+	}},
+	{"volumes", "03-mount-ns", func(t *testing.T, step string, _ int) []string {
+		return []string{"run", "--rootfs", rootfsCopy(t), "-v", hostDir(t, nil) + ":/data", "-v", hostDir(t, nil) + ":/ro:ro", "--", "true"}
+	}},
+	{"net veth", "04-uts-net-ipc", func(t *testing.T, step string, i int) []string {
+		return []string{"run", "--rootfs", rootfsCopy(t), "--net", "veth", "--subnet", fmt.Sprintf("10.211.%d.0/30", i), "--", "true"}
+	}},
+	{"limits", "06-cgroups", func(t *testing.T, step string, _ int) []string {
+		return []string{"run", "--rootfs", rootfsCopy(t), "-m", "64m", "--cpus", "0.5", "--cpu-weight", "200", "--pids-limit", "50", "--", "true"}
+	}},
+	{"oom", "06-cgroups", func(t *testing.T, step string, _ int) []string {
+		return []string{"run", "--rootfs", rootfsCopy(t), "-m", "32m", "--", "sh", "-c", "exec tail -c 100m </dev/zero >/dev/null"}
+	}},
+	{"3-layer image", "07-layers", func(t *testing.T, step string, _ int) []string {
+		store := loadedStore(t, step)
+		if store == "" {
+			t.Fatal("cannot load the test image")
+		}
+		return []string{"run", "--store", store, "--image", "layers-test:docker", "--", "true"}
+	}},
+}
+
+// TestNarrationMatchesStrace runs every step in each scenario it has under
+// strace and holds its narration to what the kernel saw. (User namespaces
+// are on in every scenario from step 05.)
+func TestNarrationMatchesStrace(t *testing.T) {
+	requireRoot(t)
+	strace := requireTool(t, "strace")
+	for i, step := range harness.steps {
+		if step == finalStep {
+			continue
+		}
+		i, step := i, step
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			for _, sc := range stepScenarios {
+				if !stepAtLeast(step, sc.since) {
+					continue
+				}
+				sc := sc
+				t.Run(sc.name, func(t *testing.T) {
+					rep := checkNarration(t, strace, step, sc.args(t, step, i))
+					logMatrix(t, step+" "+sc.name, rep)
+				})
+			}
+		})
+	}
+}
+
+// finalTrace runs final with args under strace in env d.
+func finalTrace(t *testing.T, strace string, d fimgDirs, o traceOptions, args ...string) *traced {
+	t.Helper()
+	o.roots = append(o.roots, d.store, d.state)
+	o.pending = pendingNarration(finalStep, args)
+	return startTraced(t, strace, finalStep, append([]string{"--store", d.store, "--state-dir", d.state, "--explain"}, args...), o)
+}
+
+// TestFinalNarrationMatchesStrace runs final's commands under strace.
+func TestFinalNarrationMatchesStrace(t *testing.T) {
+	finalImages(t)
+	strace := requireTool(t, "strace")
+	scenario := func(name string, f func(t *testing.T, d fimgDirs) narrationReport) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			d := newFimgDirs(t)
+			rep := f(t, d)
+			logMatrix(t, "final "+name, rep)
+		})
+	}
+	simple := func(name string, extra ...string) {
+		scenario(name, func(t *testing.T, d fimgDirs) narrationReport {
+			rootfs := rootfsCopy(t)
+			args := append(append([]string{"run", "--rm"}, extra...), "--rootfs", rootfs, "true")
+			return finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}}, args...).wait()
+		})
+	}
+	simple("plain")
+	simple("no user namespace", "--userns", "host")
+	simple("-u", "-u", "1000:1000")
+	scenario("-v", func(t *testing.T, d fimgDirs) narrationReport {
+		rootfs := rootfsCopy(t)
+		return finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}}, "run", "--rm", "-v", hostDir(t, nil)+":/data",
+			"-v", hostDir(t, nil)+":/ro:ro", "--rootfs", rootfs, "true").wait()
+	})
+	simple("limits", "-m", "64m", "--cpus", "0.5", "--pids-limit", "50")
+	scenario("--net veth -p", func(t *testing.T, d fimgDirs) narrationReport {
+		rootfs := rootfsCopy(t)
+		port := freePort(t)
+		tr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true}, "run", "--rm", "--net", "veth",
+			"--subnet", "10.212.7.0/30", "-p", fmt.Sprintf("127.0.0.1:%d:80", port), "--rootfs", rootfs,
+			"sh", "-c", "echo hi | nc -l -p 80")
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err == nil {
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 16)
+				n, _ := c.Read(buf)
+				c.Close()
+				if strings.TrimSpace(string(buf[:n])) == "hi" {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return tr.wait()
+	})
+	scenario("-d then exec", func(t *testing.T, d fimgDirs) narrationReport {
+		rootfs := rootfsCopy(t)
+		name := fmt.Sprintf("narr-exec-%d", os.Getpid())
+		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true}, "run", "-d", "--name", name, "--rootfs", rootfs, "sleep", "30")
+		waitRunning(t, d, name)
+		rep := finalTrace(t, strace, d, traceOptions{}, "exec", name, "true").wait()
+		rm := finalTrace(t, strace, d, traceOptions{}, "rm", "-f", name).wait()
+		first := runTr.wait()
+		return sumReports(rep, rm, first)
+	})
+	scenario("pause/unpause", func(t *testing.T, d fimgDirs) narrationReport {
+		rootfs := rootfsCopy(t)
+		name := fmt.Sprintf("narr-pause-%d", os.Getpid())
+		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true}, "run", "-d", "--name", name, "--rootfs", rootfs, "sleep", "30")
+		waitRunning(t, d, name)
+		p := finalTrace(t, strace, d, traceOptions{}, "pause", name).wait()
+		u := finalTrace(t, strace, d, traceOptions{}, "unpause", name).wait()
+		rm := finalTrace(t, strace, d, traceOptions{}, "rm", "-f", name).wait()
+		return sumReports(p, u, rm, runTr.wait())
+	})
+	scenario("3-layer image", func(t *testing.T, d fimgDirs) narrationReport {
+		d = d.loaded(t)
+		return finalTrace(t, strace, d, traceOptions{}, "run", "--rm", "layers-test:docker", "true").wait()
+	})
+	scenario("build", func(t *testing.T, d fimgDirs) narrationReport {
+		ctx := fbuildContext(t, "FROM scratch\nADD rootfs.tar /\nRUN echo built > /built\n")
+		return finalTrace(t, strace, d, traceOptions{roots: []string{ctx}}, "build", "-t", "narrated:1", ctx).wait()
+	})
+	scenario("-it through a pty", func(t *testing.T, d fimgDirs) narrationReport {
+		rootfs := rootfsCopy(t)
+		term := openTerminal(t, 24, 80)
+		tr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, stdin: term.slave, stdout: term.slave, stderr: term.slave,
+			stderrPath: term.slave.Name(), background: true, ctty: true}, "run", "-it", "--rm", "--rootfs", rootfs, "sh", "-c", "echo in-tty")
+		term.expect(t, "in-tty")
+		rep := tr.wait()
+		return rep
+	})
+}
+
+// sumReports adds up the reports of one scenario's commands.
+func sumReports(reps ...narrationReport) narrationReport {
+	var sum narrationReport
+	for _, r := range reps {
+		sum.narrated += r.narrated
+		sum.traced += r.traced
+		sum.mismatches = append(sum.mismatches, r.mismatches...)
+	}
+	return sum
+}
+
+// waitRunning waits until inspect says name runs.
+func waitRunning(t *testing.T, d fimgDirs, name string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		r := d.box(t, "inspect", "--format", "{{.Status}}", name)
+		if strings.Contains(r.stdout, "running") {
+			return
+		}
+		r = d.box(t, "inspect", name)
+		if strings.Contains(r.stdout, `"Status": "running"`) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never ran", name)
+}
+
+// freePort is a TCP port on 127.0.0.1 nobody listens on now.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+var _ = filepath.Join

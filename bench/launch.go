@@ -35,8 +35,11 @@ type mode struct {
 
 // runtimeUnderTest is one runtime and the launcher that starts it.
 type runtimeUnderTest struct {
-	name     string
-	argv     func(i int) []string
+	name string
+	// argv is the i-th invocation: one command, or several in a row (an
+	// OCI runtime's create, start and delete), measured as one.
+	argv     func(i int) [][]string
+	layers   int    // for the layer-count rows: the image's layers
 	stderr   string // file holding the runtime's stderr, for failures
 	launcher *exec.Cmd
 	requests io.WriteCloser
@@ -48,7 +51,7 @@ type runtimeUnderTest struct {
 // launcher gets a mount namespace of its own in which the cgroup2 mount
 // lists no controllers (see crunNeedsMask); the runtime inherits it, and
 // nothing else sees it.
-func newRuntime(name, work, launcher string, maskCgroup2 bool, argv func(int) []string) (*runtimeUnderTest, error) {
+func newRuntime(name, work, launcher string, maskCgroup2 bool, argv func(int) [][]string) (*runtimeUnderTest, error) {
 	stderrFile := filepath.Join(work, name+".stderr")
 	stderr, err := os.Create(stderrFile)
 	if err != nil {
@@ -92,9 +95,14 @@ func (r *runtimeUnderTest) run() (sample, error) {
 	return r.launch(argv)
 }
 
-// launch asks the launcher to run argv and reads its measurement.
-func (r *runtimeUnderTest) launch(argv []string) (sample, error) {
-	if _, err := io.WriteString(r.requests, strings.Join(argv, "\x00")+"\n"); err != nil {
+// launch asks the launcher to run the commands in a row and reads its
+// measurement of them all.
+func (r *runtimeUnderTest) launch(commands [][]string) (sample, error) {
+	joined := make([]string, len(commands))
+	for i, argv := range commands {
+		joined[i] = strings.Join(argv, "\x00")
+	}
+	if _, err := io.WriteString(r.requests, strings.Join(joined, "\x01")+"\n"); err != nil {
 		return sample{}, fmt.Errorf("the launcher of %s: %w", r.name, err)
 	}
 	line, err := r.replies.ReadString('\n')
@@ -103,7 +111,7 @@ func (r *runtimeUnderTest) launch(argv []string) (sample, error) {
 	}
 	f := strings.Fields(line)
 	if len(f) != 5 || f[0] != "ok" {
-		return sample{}, fmt.Errorf("%s: %s", strings.Join(argv, " "), strings.TrimSpace(line))
+		return sample{}, fmt.Errorf("%s: %s", commandLine(commands), strings.TrimSpace(line))
 	}
 	var n [4]int64
 	for i := range n {
@@ -113,7 +121,7 @@ func (r *runtimeUnderTest) launch(argv []string) (sample, error) {
 	}
 	if n[3] != 0 {
 		return sample{}, fmt.Errorf("%s failed (%s); its stderr ends with:\n%s",
-			strings.Join(argv, " "), describe(syscall.WaitStatus(n[3])), tail(r.stderr))
+			commandLine(commands), describe(syscall.WaitStatus(n[3])), tail(r.stderr))
 	}
 	return sample{wall: time.Duration(n[0]), cpu: time.Duration(n[1]), maxRSS: n[2]}, nil
 }
@@ -129,7 +137,7 @@ func (r *runtimeUnderTest) check() error {
 // rssFloor is the peak RSS a process started by this launcher shows at
 // least: that of /bin/true, which itself needs almost nothing.
 func (r *runtimeUnderTest) rssFloor() (int64, error) {
-	s, err := r.launch([]string{"/bin/true"})
+	s, err := r.launch([][]string{{"/bin/true"}})
 	return s.maxRSS, err
 }
 
@@ -208,6 +216,15 @@ func measure(rs []*runtimeUnderTest, m mode, o options) (map[string][]sample, er
 		}
 	}
 	return samples, nil
+}
+
+// commandLine shows commands run in a row as a shell would.
+func commandLine(commands [][]string) string {
+	lines := make([]string, len(commands))
+	for i, argv := range commands {
+		lines[i] = strings.Join(argv, " ")
+	}
+	return strings.Join(lines, " && ")
 }
 
 // describe says how a process ended.

@@ -40,6 +40,9 @@ type options struct {
 	box      string
 	rootfs   string
 	runtimes string
+	boxRunc  string
+	layers   string
+	svg      string
 	state    string
 	keep     bool
 	verbose  bool
@@ -53,7 +56,10 @@ func main() {
 	flag.DurationVar(&o.gap, "gap", 100*time.Millisecond, "idle time before each run of the gap mode")
 	flag.StringVar(&o.box, "box", "", "box binary to measure (default: build ./final)")
 	flag.StringVar(&o.rootfs, "rootfs", "", "busybox root filesystem to use (default: build one with a step's rootfs build)")
-	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc", "runtimes to compare, comma-separated (crun is the reference)")
+	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete)")
+	flag.StringVar(&o.boxRunc, "box-runc", "", "box's runc-compatible front door to measure (default: bin/box-runc, if built)")
+	flag.StringVar(&o.layers, "layers", "1,2,4,8,16,32,64", "image layer counts to measure box run on, back to back (empty: none)")
+	flag.StringVar(&o.svg, "svg", "docs/bench.svg", "where to write the plot, relative to the module root (empty: nowhere)")
 	flag.StringVar(&o.state, "state", "tmpfs", "where the runtimes keep their state: tmpfs (as /run is on most systems) or disk (the work directory's filesystem)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (bundle, image store, stderr logs)")
 	flag.BoolVar(&o.verbose, "v", false, "print each sample")
@@ -114,8 +120,38 @@ func run(o options) error {
 			results[i] = append(results[i], summarize(r.name, samples[r.name]))
 		}
 	}
+	var layerResults []summary
+	if len(env.layerRuns) > 0 {
+		samples, err := measure(env.layerRuns, modes[0], o)
+		if err != nil {
+			return err
+		}
+		for _, r := range env.layerRuns {
+			s := summarize(r.name, samples[r.name])
+			s.layers = r.layers
+			layerResults = append(layerResults, s)
+		}
+	}
 	printTable(os.Stdout, modes, results)
+	if len(layerResults) > 0 {
+		fmt.Println()
+		printLayerTable(os.Stdout, modes[0], results[0], layerResults)
+	}
 	fmt.Printf("load average after: %s\n", loadAverage())
+	if o.svg != "" {
+		file := o.svg
+		if !filepath.IsAbs(file) {
+			root, err := moduleRoot()
+			if err != nil {
+				return err
+			}
+			file = filepath.Join(root, file)
+		}
+		if err := writePlot(file, modes, results, layerResults, time.Now()); err != nil {
+			return err
+		}
+		fmt.Printf("plot: %s\n", file)
+	}
 	return env.checkLeftovers()
 }
 

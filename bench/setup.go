@@ -37,10 +37,18 @@ type environment struct {
 	boxRoot string
 	// boxFeatures is what one --explain run of box showed it does.
 	boxFeatures string
+	// rootfsTar is the rootfs packed as a tar, box's one-layer image.
+	rootfsTar string
+	// boxRunc is the runc-compatible front door of box, if there is one.
+	boxRunc string
 	// cgroupNote says how crun was made to accept a hybrid host, if it was.
 	cgroupNote string
-	versions   []string
-	runtimes   []*runtimeUnderTest
+	// notes are rows left out, and why.
+	notes    []string
+	versions []string
+	runtimes []*runtimeUnderTest
+	// layerRuns are box on images of each -layers count, measured apart.
+	layerRuns []*runtimeUnderTest
 }
 
 // prepare builds or finds every runtime and the root filesystem, and
@@ -94,14 +102,48 @@ func prepare(o options, work string) (env *environment, err error) {
 	if _, err := os.Lstat(filepath.Join(env.rootfs, "bin/true")); err != nil {
 		return env, fmt.Errorf("rootfs %s has no /bin/true: give a busybox rootfs (a step's \"rootfs build DIR\")", env.rootfs)
 	}
+	env.boxRunc = o.boxRunc
+	if env.boxRunc == "" {
+		env.boxRunc = filepath.Join(root, "bin", "box-runc")
+	}
 	for _, name := range strings.Split(o.runtimes, ",") {
 		r, err := env.newRuntime(strings.TrimSpace(name))
 		if err != nil {
 			return env, err
 		}
-		env.runtimes = append(env.runtimes, r)
+		if r != nil {
+			env.runtimes = append(env.runtimes, r)
+		}
 	}
-	for _, r := range env.runtimes {
+	if len(env.runtimes) == 0 {
+		return env, errors.New("no runtime to measure: see -runtimes")
+	}
+	counts, err := parseLayers(o.layers)
+	if err != nil {
+		return env, err
+	}
+	if len(counts) > 0 {
+		if err := env.prepareBox(); err != nil {
+			return env, err
+		}
+		if env.boxRoot != "image" {
+			env.notes = append(env.notes, "layer rows: left out, this box has no images")
+			counts = nil
+		}
+	}
+	for _, n := range counts {
+		if err := env.loadLayerImage(n); err != nil {
+			return env, err
+		}
+		args := []string{env.box, "--state-dir", env.stateDir, "--store", env.store, "run", "--rm", layerImage(n), "/bin/true"}
+		r, err := newRuntime(fmt.Sprintf("box %d layers", n), env.work, env.launcher, false, func(int) [][]string { return [][]string{args} })
+		if err != nil {
+			return env, err
+		}
+		r.layers = n
+		env.layerRuns = append(env.layerRuns, r)
+	}
+	for _, r := range append(env.runtimes, env.layerRuns...) {
 		if err := r.check(); err != nil {
 			return env, err
 		}
@@ -111,7 +153,7 @@ func prepare(o options, work string) (env *environment, err error) {
 
 // close stops the runtimes' launchers and unmounts the state tmpfs.
 func (env *environment) close() {
-	for _, r := range env.runtimes {
+	for _, r := range append(env.runtimes, env.layerRuns...) {
 		r.close()
 	}
 	if env.state == "tmpfs" {
@@ -119,7 +161,8 @@ func (env *environment) close() {
 	}
 }
 
-// newRuntime prepares the runtime called name.
+// newRuntime prepares the runtime called name, or returns nil and a note
+// for one that is not there yet (box-runc).
 func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 	switch name {
 	case "box", "box-userns-host", "box-no-init":
@@ -139,26 +182,51 @@ func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 			args = append(args, imageName)
 		}
 		args = append(args, "/bin/true")
-		return newRuntime(name, env.work, env.launcher, false, func(int) []string { return args })
-	case "crun", "runc":
-		path, err := exec.LookPath(name)
-		if err != nil {
-			return nil, fmt.Errorf("%s is not installed: apt-get install -y runc crun (or leave it out with -runtimes)", name)
+		return newRuntime(name, env.work, env.launcher, false, func(int) [][]string { return [][]string{args} })
+	case "crun", "runc", "crun-oci", "runc-oci", "box-runc":
+		tool := strings.TrimSuffix(name, "-oci")
+		path, err := exec.LookPath(tool)
+		if tool == "box-runc" {
+			if _, err := os.Stat(env.boxRunc); err != nil {
+				// TODO(issue 14): measure box-runc once it is built as
+				// bin/box-runc (make build); until then its row is left out.
+				env.notes = append(env.notes, fmt.Sprintf("box-runc: TODO, left out: %s does not exist yet (build it, or point -box-runc at it)", env.boxRunc))
+				return nil, nil
+			}
+			path = env.boxRunc
+		} else if err != nil {
+			return nil, fmt.Errorf("%s is not installed: apt-get install -y runc crun (or leave it out with -runtimes)", tool)
 		}
 		if err := env.prepareBundle(); err != nil {
 			return nil, err
 		}
-		env.versions = append(env.versions, version(path))
+		if name == tool || tool == "box-runc" {
+			env.versions = append(env.versions, version(path))
+		}
 		maskCgroup2 := false
-		if name == "crun" {
+		if tool == "crun" {
 			maskCgroup2, env.cgroupNote = crunNeedsMask()
 		}
+		root := filepath.Join(env.run, tool)
 		prefix := fmt.Sprintf("bench-%s-%d-", name, os.Getpid())
-		return newRuntime(name, env.work, env.launcher, maskCgroup2, func(i int) []string {
-			return []string{path, "--root", filepath.Join(env.run, name), "run", "--bundle", env.bundle, fmt.Sprintf("%s%d", prefix, i)}
+		if name == tool && tool != "box-runc" {
+			return newRuntime(name, env.work, env.launcher, maskCgroup2, func(i int) [][]string {
+				return [][]string{{path, "--root", root, "run", "--bundle", env.bundle, fmt.Sprintf("%s%d", prefix, i)}}
+			})
+		}
+		// The OCI path, as a container engine drives it: create, start,
+		// and delete --force (an engine waits for the exit through its
+		// shim, which a benchmark has not; /bin/true is gone by then).
+		return newRuntime(name, env.work, env.launcher, maskCgroup2, func(i int) [][]string {
+			id := fmt.Sprintf("%s%d", prefix, i)
+			return [][]string{
+				{path, "--root", root, "create", "--bundle", env.bundle, id},
+				{path, "--root", root, "start", id},
+				{path, "--root", root, "delete", "--force", id},
+			}
 		})
 	}
-	return nil, fmt.Errorf("unknown runtime %q in -runtimes: choose from box, box-userns-host, box-no-init, crun, runc", name)
+	return nil, fmt.Errorf("unknown runtime %q in -runtimes: choose from box, box-userns-host, box-no-init, crun, runc, crun-oci, runc-oci, box-runc", name)
 }
 
 // prepareBox imports the rootfs as a one-layer image if box has images
@@ -173,6 +241,7 @@ func (env *environment) prepareBox() error {
 		if err := writeTar(env.rootfs, tarball); err != nil {
 			return err
 		}
+		env.rootfsTar = tarball
 		cmd := exec.Command(env.box, "--store", env.store, "import", tarball, imageName)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("box import: %v\n%s", err, b)
@@ -373,13 +442,19 @@ func (env *environment) checkLeftovers() error {
 			}
 		}
 	}
-	for _, tool := range []string{"runc", "crun"} {
-		if path, err := exec.LookPath(tool); err == nil {
-			out, _ := exec.Command(path, "--root", filepath.Join(env.run, tool), "list", "-q").Output()
-			for _, id := range strings.Fields(string(out)) {
-				if strings.HasPrefix(id, fmt.Sprintf("bench-%s-%d-", tool, os.Getpid())) {
-					left = append(left, tool+" container "+id)
-				}
+	for _, tool := range []string{"runc", "crun", "box-runc"} {
+		path, err := exec.LookPath(tool)
+		if tool == "box-runc" {
+			path = env.boxRunc
+			_, err = os.Stat(path)
+		}
+		if err != nil {
+			continue
+		}
+		out, _ := exec.Command(path, "--root", filepath.Join(env.run, tool), "list", "-q").Output()
+		for _, id := range strings.Fields(string(out)) {
+			if strings.HasPrefix(id, "bench-") && strings.HasSuffix(strings.TrimSuffix(strings.TrimRight(id, "0123456789"), "-"), fmt.Sprint(os.Getpid())) {
+				left = append(left, tool+" container "+id)
 			}
 		}
 	}

@@ -24,6 +24,7 @@ type summary struct {
 	cpu         time.Duration // median
 	rssMedian   int64         // KiB
 	rssMax      int64         // KiB
+	layers      int           // for the layer-count rows
 }
 
 // summarize sums up the samples of one runtime.
@@ -68,7 +69,7 @@ func printHeader(o options, env *environment, rssFloor int64) {
 	fmt.Printf("machine: kernel %s, %d CPUs, cgroup %s, load average %s\n", kernelRelease(), runtime.NumCPU(), cgroupMode(), loadAverage())
 	fmt.Printf("state: %s (%s)\n", env.run, map[string]string{"tmpfs": "a tmpfs, as /run is on most systems", "disk": "on the work directory's filesystem"}[env.state])
 	for _, r := range env.runtimes {
-		fmt.Printf("%s: %s\n", r.name, strings.Join(r.argv(0)[1:], " "))
+		fmt.Printf("%s: %s\n", r.name, commandLine(r.argv(0)))
 		switch r.name {
 		case "box":
 			root := "an overlay of the one-layer image " + imageName
@@ -76,9 +77,17 @@ func printHeader(o options, env *environment, rssFloor int64) {
 				root = "--rootfs " + env.rootfs + " (this box has no image import yet: no overlay)"
 			}
 			fmt.Printf("  root: %s\n  --explain showed: %s\n", root, env.boxFeatures)
-		case "crun", "runc":
+		case "crun", "runc", "crun-oci", "runc-oci", "box-runc":
 			fmt.Printf("  bundle: runc spec, with terminal false, args [/bin/true], root %s writable\n", env.rootfs)
 		}
+	}
+	if len(env.layerRuns) > 0 {
+		first, last := env.layerRuns[0], env.layerRuns[len(env.layerRuns)-1]
+		fmt.Printf("layer rows: %s ... %s\n  images: the rootfs, then one file per layer above it (docker save archives, box load)\n",
+			commandLine(first.argv(0)), commandLine(last.argv(0)))
+	}
+	for _, n := range env.notes {
+		fmt.Printf("%s\n", n)
 	}
 	for _, v := range env.versions {
 		fmt.Printf("  %s\n", v)
@@ -93,27 +102,61 @@ func printHeader(o options, env *environment, rssFloor int64) {
 	fmt.Println()
 }
 
-// printTable prints one row per mode and runtime, with the ratio of its
-// median to crun's in the same mode.
+// isOCI tells the rows that go through an OCI runtime's create, start and
+// delete from those that run a container with one command.
+func isOCI(name string) bool { return strings.HasSuffix(name, "-oci") || name == "box-runc" }
+
+// reference is the row another row is divided by: crun's of the same
+// kind (run, or create+start+delete) in the same mode, if measured.
+func reference(rows []summary, name string) (summary, bool) {
+	want := "crun"
+	if isOCI(name) {
+		want = "crun-oci"
+	}
+	for _, s := range rows {
+		if s.name == want {
+			return s, true
+		}
+	}
+	return summary{}, false
+}
+
+// ratio is a/b as "1.23x", or "-" without a b.
+func ratio(a, b float64) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b)
+}
+
+// printTable prints one row per mode and runtime, with the ratios of its
+// median time and peak RSS to crun's of the same kind in the same mode.
 func printTable(w io.Writer, modes []mode, results [][]summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\truntime\tmedian\tp90\tmin\t/crun\tcpu\tpeak RSS median\tmax\t")
+	fmt.Fprintln(tw, "mode\truntime\tmedian\tp90\tmin\t/crun\tcpu\tpeak RSS median\tmax\tRSS/crun\t")
 	for i, m := range modes {
-		var crun time.Duration
 		for _, s := range results[i] {
-			if s.name == "crun" {
-				crun = s.median
-			}
+			ref, _ := reference(results[i], s.name)
+			fmt.Fprintf(tw, "%s\t%s\t%.2f ms\t%.2f ms\t%.2f ms\t%s\t%.2f ms\t%.1f MB\t%.1f MB\t%s\t\n",
+				m.name, s.name, ms(s.median), ms(s.p90), ms(s.min), ratio(float64(s.median), float64(ref.median)), ms(s.cpu),
+				float64(s.rssMedian)/1024, float64(s.rssMax)/1024, ratio(float64(s.rssMedian), float64(ref.rssMedian)))
 		}
-		for _, s := range results[i] {
-			ratio := "-"
-			if crun > 0 {
-				ratio = fmt.Sprintf("%.2fx", float64(s.median)/float64(crun))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%.2f ms\t%.2f ms\t%.2f ms\t%s\t%.2f ms\t%.1f MB\t%.1f MB\t\n",
-				m.name, s.name, ms(s.median), ms(s.p90), ms(s.min), ratio, ms(s.cpu),
-				float64(s.rssMedian)/1024, float64(s.rssMax)/1024)
-		}
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "(/crun and RSS/crun: divided by crun's row of the same kind: crun for a run, crun-oci for create+start+delete.)")
+}
+
+// printLayerTable prints box's start per image layer count, measured back
+// to back, with ratios to crun's back-to-back run and to the first row.
+func printLayerTable(w io.Writer, m mode, rows []summary, layers []summary) {
+	crun, _ := reference(rows, "crun")
+	first := layers[0]
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "mode\tbox run, image of\tmedian\tp90\tmin\t/crun\t/%s\tcpu\tpeak RSS median\tmax\t\n", plural(first.layers, "layer"))
+	for _, s := range layers {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f ms\t%.2f ms\t%.2f ms\t%s\t%s\t%.2f ms\t%.1f MB\t%.1f MB\t\n",
+			m.name, plural(s.layers, "layer"), ms(s.median), ms(s.p90), ms(s.min), ratio(float64(s.median), float64(crun.median)),
+			ratio(float64(s.median), float64(first.median)), ms(s.cpu), float64(s.rssMedian)/1024, float64(s.rssMax)/1024)
 	}
 	tw.Flush()
 }
@@ -143,4 +186,12 @@ func cgroupMode() string {
 		return "none"
 	}
 	return "v1"
+}
+
+// plural is "1 layer" or "8 layers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

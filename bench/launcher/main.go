@@ -13,7 +13,10 @@
 //
 // Protocol: one request per line on stdin, argv joined by NUL; one reply
 // per line on stdout, "ok WALL_NS CPU_NS MAXRSS_KIB WAITSTATUS" or
-// "error MESSAGE". The runtime gets fd 3 as its stdin and stdout, and fd 4
+// "error MESSAGE". A request may hold several commands separated by SOH
+// (\x01), such as an OCI runtime's create, start and delete: they run one
+// after the other until one fails, and the reply sums their wall and CPU
+// times, with the largest peak RSS and the last wait status. The runtime gets fd 3 as its stdin and stdout, and fd 4
 // as its stderr. With the argument "mask-cgroup2", the launcher first
 // binds /dev/null over /sys/fs/cgroup/unified/cgroup.controllers; the
 // benchmark starts it in a mount namespace of its own for that.
@@ -55,19 +58,48 @@ func main() {
 		if err != nil {
 			return // the benchmark closed our stdin: done
 		}
-		argv := strings.Split(strings.TrimSuffix(line, "\n"), "\x00")
-		if _, err := os.Stdout.WriteString(spawn(argv, attr)); err != nil {
+		if _, err := os.Stdout.WriteString(sequence(strings.TrimSuffix(line, "\n"), attr)); err != nil {
 			return
 		}
 	}
 }
 
-// spawn runs argv once, timed from fork to wait4, and says how it went.
-func spawn(argv []string, attr *syscall.ProcAttr) string {
+// sequence runs the commands of one request in order, until one fails,
+// and sums their measurements up into one reply.
+func sequence(request string, attr *syscall.ProcAttr) string {
+	var wall, cpu, maxRSS int64
+	var status syscall.WaitStatus
+	for _, command := range strings.Split(request, "\x01") {
+		argv := strings.Split(command, "\x00")
+		m, err := spawn(argv, attr)
+		if err != nil {
+			return "error " + err.Error() + "\n"
+		}
+		wall += m.wall
+		cpu += m.cpu
+		if m.maxRSS > maxRSS {
+			maxRSS = m.maxRSS
+		}
+		if status = m.status; status != 0 {
+			break
+		}
+	}
+	return "ok " + strconv.FormatInt(wall, 10) + " " + strconv.FormatInt(cpu, 10) + " " +
+		strconv.FormatInt(maxRSS, 10) + " " + strconv.FormatInt(int64(status), 10) + "\n"
+}
+
+// measurement is one command's: nanoseconds, KiB, and how it ended.
+type measurement struct {
+	wall, cpu, maxRSS int64
+	status            syscall.WaitStatus
+}
+
+// spawn runs argv once, timed from fork to wait4.
+func spawn(argv []string, attr *syscall.ProcAttr) (measurement, error) {
 	start := time.Now()
 	pid, err := syscall.ForkExec(argv[0], argv, attr)
 	if err != nil {
-		return "error start " + argv[0] + ": " + err.Error() + "\n"
+		return measurement{}, errors.New("start " + argv[0] + ": " + err.Error())
 	}
 	var status syscall.WaitStatus
 	var usage syscall.Rusage
@@ -79,9 +111,8 @@ func spawn(argv []string, attr *syscall.ProcAttr) string {
 	}
 	wall := time.Since(start)
 	if err != nil {
-		return "error wait4 " + argv[0] + ": " + err.Error() + "\n"
+		return measurement{}, errors.New("wait4 " + argv[0] + ": " + err.Error())
 	}
-	cpu := usage.Utime.Nano() + usage.Stime.Nano()
-	return "ok " + strconv.FormatInt(int64(wall), 10) + " " + strconv.FormatInt(cpu, 10) + " " +
-		strconv.FormatInt(usage.Maxrss, 10) + " " + strconv.FormatInt(int64(status), 10) + "\n"
+	return measurement{wall: int64(wall), cpu: usage.Utime.Nano() + usage.Stime.Nano(),
+		maxRSS: usage.Maxrss, status: status}, nil
 }

@@ -3,7 +3,7 @@
 STEPS := $(notdir $(wildcard steps/0*))
 export CGO_ENABLED := 0
 
-.PHONY: build rootfs test test-unit diffs clean
+.PHONY: build rootfs test test-unit diffs exercise grade clean
 
 build:
 	@mkdir -p bin
@@ -26,6 +26,18 @@ test-unit:
 # Regenerate docs/diffs after changing a step.
 diffs:
 	go test ./tests -run 'TestDiffs' -update
+
+# An exercise to start from: step STEP with its new feature taken out,
+# built into DIR/bin (make exercise STEP=03 DIR=~/my-03).
+exercise:
+	@test -n "$(STEP)" -a -n "$(DIR)" || { echo "usage: make exercise STEP=03 DIR=~/my-03"; exit 2; }
+	go run ./exercises --step $(STEP) --dir $(DIR)
+
+# Grade, as root, a binary as step STEP (make grade STEP=03 BIN=~/my-03/bin/03-mount-ns),
+# or every checkout under CLASS, with a CSV (make grade STEP=03 CLASS=~/class CSV=grades.csv).
+grade:
+	@test -n "$(STEP)" -a -n "$(BIN)$(CLASS)" || { echo "usage: make grade STEP=03 BIN=PATH, or STEP=03 CLASS=DIR [CSV=FILE]"; exit 2; }
+	go run ./grader --step $(STEP) $(if $(CLASS),--class $(CLASS) $(if $(CSV),--csv $(CSV)),--bin $(BIN))
 
 clean:
 	rm -rf bin rootfs

@@ -44,6 +44,9 @@ func sortedFeatures(t *testing.T) []feature {
 			t.Fatalf("feature %q is registered twice", f.name)
 		}
 		seen[f.name] = true
+		if featureHints[f.name] == "" {
+			t.Fatalf("feature %q has no hint in featureHints (tests/grade_test.go): say in one line where a learner finds what it needs", f.name)
+		}
 		if f.since == finalStep || !strings.HasPrefix(f.since, "0") || f.check == nil {
 			t.Fatalf("feature %q: since must name a step like 02-pid-ns (got %q), and check must be set", f.name, f.since)
 		}

@@ -185,6 +185,9 @@ var builds struct {
 // use. A step that does not compile fails the tests that need it only.
 func binary(t testing.TB, step string) string {
 	t.Helper()
+	if p, ok := gradedBinaries[step]; ok {
+		return p
+	}
 	builds.once.Do(buildAll)
 	if err := builds.errs[step]; err != nil {
 		t.Fatalf("build %s: %v", step, err)

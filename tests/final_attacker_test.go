@@ -154,3 +154,29 @@ func descendants(pid int) []int {
 	}
 	return out
 }
+
+// TestFinalImageSymlinksRefused gives the runtime a rootfs whose /proc,
+// /sys or /dev is a symlink out of it, as a hostile image would: the
+// mount must not follow it. The run fails in one line naming the path,
+// and nothing is left mounted.
+func TestFinalImageSymlinksRefused(t *testing.T) {
+	requireRoot(t)
+	for _, name := range []string{"proc", "sys", "dev"} {
+		t.Run(name, func(t *testing.T) {
+			f := newFinal(t)
+			rootfs := rootfsCopy(t)
+			target := filepath.Join(rootfs, name)
+			if err := os.RemoveAll(target); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("/etc", target); err != nil {
+				t.Fatal(err)
+			}
+			r := f.box("run", "--rm", "--userns", "host", "--rootfs", rootfs, "true")
+			want := "box: the rootfs's /" + name + " is a symlink; an image needs a directory there"
+			if r.code != 125 || !strings.HasPrefix(r.stderr, want) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("want exit 125 and one line starting %q:\n%s", want, r)
+			}
+		})
+	}
+}

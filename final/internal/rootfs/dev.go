@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"os"
 	"path/filepath"
 
 	"box/final/internal/narrate"
@@ -25,13 +26,15 @@ var devLinks = []struct{ name, target string }{
 
 // mountDev builds a minimal /dev on a tmpfs: bind mounts of the allowed
 // host devices, a private devpts for terminals, /dev/shm and /dev/mqueue
-// for the IPC namespace, and the usual symlinks.
-func mountDev(dev string) error {
+// for the IPC namespace, and the usual symlinks. The tmpfs goes on root's
+// "dev", opened without following symlinks; below it, at dev, in a
+// filesystem this process just made, names are safe to use.
+func mountDev(root *os.File, dev string) error {
 	narrate.Explain(narrate.Security, "Mount a nodev tmpfs on /dev and bind in only the allowed devices: %v.", Devices)
-	if err := sys.Mkdir(dev, 0o755); err != nil {
-		return err
-	}
-	if err := sys.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+	err := mountOnPoint(root, "dev", func(target *os.File) error {
+		return sys.MountOn("tmpfs", target, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_STRICTATIME, "mode=755,size=65536k")
+	})
+	if err != nil {
 		return err
 	}
 	// A bind mount keeps the flags of the mount it comes from (the host's

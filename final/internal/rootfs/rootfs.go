@@ -6,6 +6,9 @@
 package rootfs
 
 import (
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"box/final/internal/narrate"
@@ -35,13 +38,48 @@ func Prepare(s Spec) error {
 	if err := mountVolumes(s.Rootfs, s.Volumes); err != nil {
 		return err
 	}
-	if err := mountProc(filepath.Join(s.Rootfs, "proc")); err != nil {
+	// The image decides what /proc, /sys and /dev are in the rootfs: each
+	// is opened without following a symlink, and mounted on through that
+	// descriptor, so none of these mounts can land outside the rootfs.
+	narrate.Explain(narrate.Mount, "Open the rootfs, to reach /proc, /sys and /dev below it without following a symlink the image may have put there.")
+	root, err := sys.OpenDir(s.Rootfs)
+	if err != nil {
 		return err
 	}
-	if err := mountSys(filepath.Join(s.Rootfs, "sys")); err != nil {
+	defer root.Close()
+	if err := mountProc(root); err != nil {
 		return err
 	}
-	return mountDev(filepath.Join(s.Rootfs, "dev"))
+	if err := mountSys(root); err != nil {
+		return err
+	}
+	return mountDev(root, filepath.Join(s.Rootfs, "dev"))
+}
+
+// mountOnPoint opens the mount point name in root and calls mount on it.
+func mountOnPoint(root *os.File, name string, mount func(target *os.File) error) error {
+	target, err := openMountPoint(root, name)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	return mount(target)
+}
+
+// openMountPoint opens the directory name in root, making it if it is
+// missing, and refuses a symlink: an image's /proc pointing at /etc must
+// not take the mount with it.
+func openMountPoint(root *os.File, name string) (*os.File, error) {
+	dir, err := sys.OpenBeneath(root, name)
+	if errors.Is(err, unix.ENOENT) {
+		if err = sys.MkdirBeneath(root, name, 0o755); err == nil || errors.Is(err, unix.EEXIST) {
+			dir, err = sys.OpenBeneath(root, name)
+		}
+	}
+	if sys.IsSymlinkRefusal(err) {
+		return nil, fmt.Errorf("the rootfs's /%s is a symlink; an image needs a directory there: %w", name, err)
+	}
+	return dir, err
 }
 
 // Enter makes the rootfs the root and mounts the container's /tmp.
@@ -75,16 +113,20 @@ func bindRootfs(rootfs string) error {
 
 // mountProc mounts a new proc filesystem. A proc mount shows the PID
 // namespace of the process that mounts it, so ps sees only the container.
-func mountProc(target string) error {
+func mountProc(root *os.File) error {
 	narrate.Explain(narrate.PID, "Mount a fresh /proc, so ps and top see only this PID namespace.")
-	return sys.Mount("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	return mountOnPoint(root, "proc", func(target *os.File) error {
+		return sys.MountOn("proc", target, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	})
 }
 
 // mountSys mounts sysfs read-only. Mounted from inside the new network
 // namespace, /sys/class/net lists the container's interfaces only.
-func mountSys(target string) error {
+func mountSys(root *os.File) error {
 	narrate.Explain(narrate.Security, "Mount /sys read-only: the container may look at the kernel's devices, never change them.")
-	return sys.Mount("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	return mountOnPoint(root, "sys", func(target *os.File) error {
+		return sys.MountOn("sysfs", target, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	})
 }
 
 // mountTmp gives the container a private, empty /tmp in memory.

@@ -74,7 +74,7 @@ func mountVolume(rootfs string, v state.Volume) error {
 	if err != nil {
 		return volumeError(v, err)
 	}
-	err = sys.Mount(v.Host, sys.FdPath(target), "", unix.MS_BIND|unix.MS_REC, "")
+	err = sys.MountOn(v.Host, target, "", unix.MS_BIND|unix.MS_REC, "")
 	target.Close()
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func mountVolume(rootfs string, v state.Volume) error {
 		why = "Remount it read-only and nodev, so writes inside fail with EROFS."
 	}
 	narrate.Explain(narrate.Mount, "%s", why)
-	return sys.Mount("", sys.FdPath(bound), "", flags, "")
+	return sys.MountOn("", bound, "", flags, "")
 }
 
 // openVolumeParent opens the directory that holds v's mount point inside

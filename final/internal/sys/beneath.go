@@ -101,3 +101,16 @@ func FdPath(f *os.File) string {
 func IsSymlinkRefusal(err error) bool {
 	return errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV)
 }
+
+// MountOn is mount(2) onto the file target, through /proc/self/fd/N; the
+// narration adds the name target was opened as.
+func MountOn(source string, target *os.File, fstype string, flags uintptr, data string) error {
+	at := FdPath(target)
+	c := fmt.Sprintf("mount(%s, %s /* %s */, %s, %s, %s)", C(source), C(at), target.Name(), C(fstype),
+		FlagString(flags, MountFlagNames), cOrNull(data))
+	err := call(c, func() error { return unix.Mount(source, at, fstype, flags, data) })
+	if err != nil {
+		return fmt.Errorf("mount %s on %s (%s): %w", source, target.Name(), FlagString(flags, MountFlagNames), err)
+	}
+	return nil
+}

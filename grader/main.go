@@ -295,7 +295,13 @@ func studentBinary(dir, step string) (string, error) {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("does not build: %s", firstLine(string(out)))
+		// go build names the package on a line of its own ("# exercise")
+		// before the first error.
+		msg := string(out)
+		if strings.HasPrefix(msg, "# ") {
+			_, msg, _ = strings.Cut(msg, "\n")
+		}
+		return "", fmt.Errorf("does not build: %s", firstLine(msg))
 	}
 	return bin, nil
 }

@@ -396,6 +396,31 @@ func TestFinalRegistryPull(t *testing.T) {
 		}
 	})
 
+	t.Run("two pulls at once", func(t *testing.T) {
+		fresh := newRegDirs(t)
+		var wg sync.WaitGroup
+		results := make([]result, 2)
+		for i := range results {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				results[i] = fresh.pull(t, false, oci)
+			}(i)
+		}
+		wg.Wait()
+		for _, r := range results {
+			if r.code != 0 {
+				t.Errorf("one of two pulls at once failed:\n%s", r)
+			}
+		}
+		if names := fresh.imageNames(t); len(names) != 1 || names[0] != oci {
+			t.Errorf("images after two pulls at once: %v", names)
+		}
+		if entries, _ := os.ReadDir(filepath.Join(fresh.store, "downloads")); len(entries) > 0 {
+			t.Errorf("downloads left after two pulls at once: %v", entries)
+		}
+	})
+
 	t.Run("run pulls a missing image", func(t *testing.T) {
 		fresh := newRegDirs(t)
 		r := fresh.box(t, "run", "--pull", "never", oci)

@@ -85,6 +85,9 @@ func (c *Client) DownloadBlob(ctx context.Context, d Descriptor, path, what stri
 		return err
 	}
 	if _, err := os.Stat(path); err == nil {
+		// The partial name is ours alone now, made after the other pull
+		// renamed its file: remove it.
+		_ = removeIfExists(partial)
 		p.Done(id, "downloaded by another pull")
 		return nil
 	}

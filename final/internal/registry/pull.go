@@ -97,6 +97,11 @@ func Pull(ctx context.Context, s *image.Store, ref image.Reference, opts Options
 		}
 		for i, d := range m.Layers {
 			lwhat := fmt.Sprintf("layer %d of %d of %s", i+1, len(m.Layers), ref.Familiar())
+			// A pull of the same image at the same time may have
+			// extracted the layer and removed its download already.
+			if _, err := os.Stat(files[i]); files[i] != "" && err != nil && s.HasLayer(cfg.RootFS.DiffIDs[i]) {
+				files[i] = ""
+			}
 			if files[i] == "" {
 				l, _, err := s.AddLayer(strings.NewReader(""), cfg.RootFS.DiffIDs[i], lwhat)
 				if err != nil {

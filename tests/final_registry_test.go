@@ -310,6 +310,7 @@ func TestFinalRegistryPull(t *testing.T) {
 		regImage{platform: "linux/riscv64", layers: [][]byte{regTop("linux/riscv64", "multi")}, config: set.runCfg},
 	)
 	skopeo(t, "--all", "oci:"+multi+":multi", fmt.Sprintf("docker://%s/test/multi:1", reg))
+	skopeo(t, "--all", "--format", "v2s2", "oci:"+multi+":multi", fmt.Sprintf("docker://%s/test/multi:list", reg))
 
 	d := newRegDirs(t)
 	oci := fmt.Sprintf("%s/test/bb:oci", reg)
@@ -376,7 +377,17 @@ func TestFinalRegistryPull(t *testing.T) {
 				t.Errorf("pull --platform %s took %q, want %s", platform, got, want)
 			}
 		}
+		// The same as docker's manifest list.
+		list := fmt.Sprintf("%s/test/multi:list", reg)
 		other := newRegDirs(t)
+		r = other.pull(t, true, "--platform", "linux/arm64/v8", list)
+		if r.code != 0 || !strings.Contains(r.stderr, "-> 200 (index, 4 platforms)") {
+			t.Fatalf("pull of a docker manifest list:\n%s", r)
+		}
+		if got := readStoredFile(t, other, list, "etc/platform"); got != "linux/arm64/v8\n" {
+			t.Errorf("pull --platform linux/arm64/v8 of the manifest list took %q", got)
+		}
+		other = newRegDirs(t)
 		oneLine(t, other.pull(t, false, "--platform", "linux/s390x", ref), "no image for linux/s390x; the index has linux/arm/v7, linux/arm64/v8, linux/amd64, linux/riscv64")
 		other.storedNothing(t, false)
 	})

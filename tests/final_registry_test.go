@@ -27,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -86,6 +87,8 @@ http:
 	var logs bytes.Buffer
 	cmd := exec.Command("docker-registry", "serve", file)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	// A test binary killed before its cleanup takes the registry along.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
 	}

@@ -25,6 +25,10 @@ func TestExercises(t *testing.T) {
 		t.Fatalf("no manifests in exercises/: %v", err)
 	}
 	sharedRootfs(t) // builds every step first, for the graded processes to reuse
+	// The graded processes compare the host's mount table, which this
+	// process's other tests change (early steps mount on the host): they
+	// wait, and the steps are graded one at a time.
+	holdHostMounts(t)
 	for _, m := range manifests {
 		m := m
 		number := strings.TrimSuffix(filepath.Base(m), ".txt")
@@ -39,7 +43,6 @@ func TestExercises(t *testing.T) {
 			continue
 		}
 		t.Run(step, func(t *testing.T) {
-			t.Parallel()
 			keeps := manifestKeeps(t, m)
 			dir := filepath.Join(t.TempDir(), "exercise")
 			cmd := exec.Command("go", "run", "./exercises", "--step", number, "--dir", dir)

@@ -828,8 +828,11 @@ func (g v2Box) execJoins() error {
 		if err == nil {
 			var got string
 			if got, err = g.must("exec", id, "cat", "/proc/self/cgroup"); err == nil {
+				// The init's cgroup is the root of the container's cgroup
+				// namespace: the exec'd command, in the same cgroup, sees "/";
+				// anywhere else it would see a path with "..".
 				want := v2Read("/proc/" + strconv.Itoa(in.Pid) + "/cgroup")
-				if strings.TrimSpace(got) != want || want != "0::/box/box-"+id {
+				if strings.TrimSpace(got) != "0::/" || want != "0::/box/box-"+id {
 					err = fmt.Errorf("exec %v: in %q, the init in %q", args, got, want)
 				}
 			}

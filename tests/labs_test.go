@@ -104,7 +104,7 @@ echo $m > limit.txt`},
 P=$(cat /proc/$!/task/*/children | tr -d ' ')
 if grep -q ':pids:' /proc/$P/cgroup; then g=/sys/fs/cgroup/pids$(grep ':pids:' /proc/$P/cgroup | cut -d: -f3); else g=/sys/fs/cgroup$(cut -d: -f3 /proc/$P/cgroup); fi
 cat $g/pids.max > pidsmax.txt`},
-		{"Freeze.", `06-cgroups run --rootfs $ROOTFS --freeze-after 1s --freeze-for 3s -- sh -c 'hostname; for i in 1 2 3 4 5 6 7 8 9 10; do date +%T; sleep 0.5; done' > times.txt 2> narration.txt
+		{"Freeze.", `06-cgroups run --rootfs $ROOTFS --freeze-after 2s --freeze-for 3s -- sh -c 'hostname; for i in 1 2 3 4 5 6 7 8 9 10; do date +%T; sleep 0.5; done' > times.txt 2> narration.txt
 grep -i frozen narration.txt`},
 	},
 	"07-layers.md": {

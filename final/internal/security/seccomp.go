@@ -1,6 +1,8 @@
 package security
 
 import (
+	"fmt"
+
 	"box/final/internal/narrate"
 	"box/final/internal/sys"
 
@@ -100,7 +102,7 @@ func installSyscallFilter(threads sys.Threads) error {
 		return nil
 	}
 	if len(t.refused)+3 > maxJumpShort {
-		panic("security: too many refused calls for 8-bit jumps")
+		return fmt.Errorf("syscall filter: %d refused calls do not fit the 8-bit jumps of classic BPF; split the table", len(t.refused))
 	}
 	narrate.Explain(narrate.Security, "Install the syscall filter (seccomp), last: %d calls fail with EPERM (%s), clone with CLONE_NEW* flags too, and clone3 with ENOSYS.", len(t.refused), t.names)
 	return sys.SetSeccompFilter(seccompFilter(t.arch, t.refused, t.clone, t.clone3, t.x32), threads)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -21,25 +22,75 @@ import (
 	"box/final/internal/narrate"
 	"box/final/internal/rootfs"
 	"box/final/internal/state"
+
+	"github.com/alecthomas/kong"
 )
 
 // resourceFlags are run's resource limits, named and read as docker's.
 type resourceFlags struct {
-	Memory     string `short:"m" placeholder:"SIZE" help:"Memory limit, like 100m (units b, k, m, g; at least 6m). Past it the kernel's OOM killer kills, and the container exits 137."`
-	MemorySwap string `name:"memory-swap" placeholder:"SIZE" help:"Memory plus swap, like 200m, or --memory-swap=-1 for unlimited swap (default: twice --memory, as docker)."`
-	CPUs       string `name:"cpus" placeholder:"N" help:"CPU time the container may use, in CPUs, like 0.5 (half of one CPU)."`
-	CPUWeight  int64  `name:"cpu-weight" placeholder:"1-10000" help:"Share of CPU time when CPUs are contended, against the default 100."`
-	PidsLimit  int64  `name:"pids-limit" placeholder:"N" help:"Most processes and threads the container may have at once (at least 10: the init's threads count too); --pids-limit=-1 for no limit."`
+	Memory     sizeFlag `short:"m" placeholder:"SIZE" help:"Memory limit, like 100m (units b, k, m, g; at least 6m). Past it the kernel's OOM killer kills, and the container exits 137."`
+	MemorySwap sizeFlag `name:"memory-swap" placeholder:"SIZE" help:"Memory plus swap, like 200m, or --memory-swap -1 for unlimited swap (default: twice --memory, as docker)."`
+	CPUs       string   `name:"cpus" placeholder:"N" help:"CPU time the container may use, in CPUs, like 0.5 (half of one CPU)."`
+	CPUWeight  intFlag  `name:"cpu-weight" placeholder:"1-10000" help:"Share of CPU time when CPUs are contended, against the default 100."`
+	PidsLimit  intFlag  `name:"pids-limit" placeholder:"N" help:"Most processes and threads the container may have at once (at least 10: the init's threads count too); --pids-limit=-1 for no limit."`
 }
 
 // apply checks the flags and records the limits in cfg, by cgroup file.
 func (f resourceFlags) apply(cfg *state.Config) error {
-	flags := cgroups.Flags{Memory: f.Memory, MemorySwap: f.MemorySwap, CPUs: f.CPUs, CPUWeight: f.CPUWeight, PidsLimit: f.PidsLimit}
+	flags := cgroups.Flags{Memory: string(f.Memory), MemorySwap: string(f.MemorySwap), CPUs: f.CPUs,
+		CPUWeight: f.CPUWeight.n, CPUWeightSet: f.CPUWeight.set, PidsLimit: f.PidsLimit.n, PidsLimitSet: f.PidsLimit.set}
 	limits, err := flags.Parse(runtime.NumCPU())
 	if err != nil {
 		return err
 	}
 	cfg.Limits = limits.Files()
+	return nil
+}
+
+// negativeNumber tells a flag value the flag parser would take for a short
+// flag (-1), which a size flag takes as its value, so that box, not the
+// parser, says what is wrong with it (or, for --memory-swap -1, accepts it).
+func negativeNumber(s string) bool {
+	return len(s) > 1 && s[0] == '-' && (s[1] >= '0' && s[1] <= '9' || s[1] == '.')
+}
+
+// sizeFlag is the value of -m and --memory-swap: a size, or -1.
+type sizeFlag string
+
+// Decode takes the next argument as the value, even one like -1.
+func (v *sizeFlag) Decode(ctx *kong.DecodeContext) error {
+	t := ctx.Scan.Peek()
+	if s, ok := t.Value.(string); ok && t.Type == kong.UntypedToken && negativeNumber(s) {
+		ctx.Scan.Pop()
+		*v = sizeFlag(s)
+		return nil
+	}
+	var s string
+	if err := ctx.Scan.PopValueInto("size", &s); err != nil {
+		return err
+	}
+	*v = sizeFlag(s)
+	return nil
+}
+
+// intFlag is a number flag that knows whether it was given: 0 given is
+// refused (no weight, no process), where 0 not given means no limit.
+type intFlag struct {
+	n   int64
+	set bool
+}
+
+// Decode reads the number as the flag parser would, and marks it given.
+func (v *intFlag) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("int", &s); err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%q is not a whole number", s)
+	}
+	v.n, v.set = n, true
 	return nil
 }
 
@@ -78,6 +129,9 @@ func (p *cgroupPlugin) Create(c *state.Container) error {
 		return err
 	}
 	cg, err := cgroups.Create(c.ID, limits, devices)
+	if errors.Is(err, syscall.EROFS) {
+		return withoutCgroup(c, limits, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -89,6 +143,21 @@ func (p *cgroupPlugin) Create(c *state.Container) error {
 	p.mu.Lock()
 	p.made[c.ID] = cg
 	p.mu.Unlock()
+	return nil
+}
+
+// withoutCgroup handles cgroups mounted read-only (EROFS), as docker mounts
+// them in a container started without --privileged: a container that asked
+// for no limit runs without a cgroup of its own, and we say so in one
+// line; one that asked for limits is refused, in one line that says how
+// to start the enclosing container instead.
+func withoutCgroup(c *state.Container, limits cgroups.Limits, err error) error {
+	if limits.Any() {
+		return fmt.Errorf("cgroup limits cannot be set: %s is mounted read-only (%v), as in a container started without --privileged; start that container with docker run --privileged ..., or leave out -m, --cpus, --cpu-weight and --pids-limit", cgroups.Root, err)
+	}
+	narrate.Explain(narrate.Cgroup, "%s is mounted read-only: no limit was asked for, so the container runs without a cgroup of its own.", cgroups.Root)
+	fmt.Fprintf(os.Stderr, "%s: notice: %s is mounted read-only, as in a container started without --privileged: %s runs without a cgroup of its own (no limits, accounting, pause or device allowlist of its own); docker run --privileged ... gives it one\n",
+		programName, cgroups.Root, c.Name)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +106,7 @@ func (e *execCmd) Run(g *cli) error {
 		status, err = e.runInside(c, kinds, path, command, env, dir, user)
 	}
 	if err != nil {
-		return err
+		return stoppedMeanwhile(c, err)
 	}
 	if status != 0 {
 		return exitCode(status)
@@ -298,6 +299,25 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 			return *ev.Exit, nil
 		}
 	}
+}
+
+// stoppedMeanwhile says that the container stopped, instead of err, when
+// its init is gone, or goes within a second (it closes exec.sock as it
+// exits): exec raced stop, and "broken pipe" would not tell you that.
+func stoppedMeanwhile(c *state.Container, err error) error {
+	wait := 0 // ms
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ENOENT) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		wait = 1000 // the signs of an init on its way out
+	}
+	if pidfd, openErr := sys.PidfdOpen(c.Pid); openErr == nil {
+		exited, _ := sys.WaitExit(pidfd, wait)
+		sys.Close(pidfd)
+		if !exited {
+			return err
+		}
+	}
+	return fmt.Errorf("container %s stopped (its init exited) while exec was starting or running the command", c.Name)
 }
 
 // firstNonEmpty is the first of ss that is not empty.

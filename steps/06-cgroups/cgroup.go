@@ -352,9 +352,27 @@ func createCgroup(id string, l cgroupLimits, rootless bool) (cg *cgroup, err err
 		}
 	}()
 	if version == 2 {
-		return cg, cg.createV2()
+		err = cg.createV2()
+	} else {
+		err = cg.createV1()
 	}
-	return cg, cg.createV1()
+	if errors.Is(err, unix.EROFS) {
+		cg.remove()
+		return nil, withoutCgroup(l, err)
+	}
+	return cg, err
+}
+
+// withoutCgroup handles cgroups mounted read-only (EROFS), as docker mounts
+// them in a container started without --privileged: a run that asked for
+// no limit goes on without a cgroup, and says so; one that did gets one
+// line saying how to start that container instead.
+func withoutCgroup(l cgroupLimits, err error) error {
+	if len(l.controllers()) > 0 || l.freezeAfter > 0 {
+		return fmt.Errorf("cgroup limits cannot be set: %s is mounted read-only (%v), as in a container started without --privileged; start that container with docker run --privileged ..., or leave out -m, --cpus, --cpu-weight, --pids-limit and --freeze-after", cgroupRoot, err)
+	}
+	explain(featCgroup, "%s is mounted read-only, as in a container started without --privileged (docker run --privileged ... makes it writable): no limit was asked for, so the container runs without a cgroup of its own, with no accounting.", cgroupRoot)
+	return nil
 }
 
 // lockCgroupTree takes the lock that serializes creating cgroups and

@@ -27,7 +27,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "pids unlimited", flags: Flags{PidsLimit: -1}, want: map[string]string{"pids.max": "max"}},
 		{name: "not a size", flags: Flags{Memory: "lots"}, err: `--memory "lots" is not a size`},
 		{name: "unknown unit", flags: Flags{Memory: "10t"}, err: `--memory "10t" is not a size`},
-		{name: "negative size", flags: Flags{Memory: "-5m"}, err: `--memory "-5m" is not a size`},
+		{name: "negative size", flags: Flags{Memory: "-5m"}, err: "--memory -5m is not a size"},
 		{name: "too little memory", flags: Flags{Memory: "1m"}, err: "--memory 1m is below the minimum of 6m"},
 		{name: "swap without memory", flags: Flags{MemorySwap: "1g"}, err: "--memory-swap needs --memory"},
 		{name: "swap below memory", flags: Flags{Memory: "100m", MemorySwap: "50m"}, err: "--memory-swap 50m is less than --memory 100m"},
@@ -39,6 +39,9 @@ func TestParseFlags(t *testing.T) {
 		{name: "weight negative", flags: Flags{CPUWeight: -1}, err: "--cpu-weight -1 is out of range"},
 		{name: "pids negative", flags: Flags{PidsLimit: -2}, err: "--pids-limit -2: give a number of processes"},
 		{name: "pids too few", flags: Flags{PidsLimit: 3}, err: "--pids-limit 3 is below the minimum of 10"},
+		{name: "weight 0 given", flags: Flags{CPUWeightSet: true}, err: "--cpu-weight 0 is out of range: give 1 to 10000"},
+		{name: "pids 0 given", flags: Flags{PidsLimitSet: true}, err: "--pids-limit 0 would allow no process at all"},
+		{name: "memory -1", flags: Flags{Memory: "-1"}, err: "--memory -1 is not a size: give one like 100m, or leave -m out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -36,13 +36,16 @@ type Limits struct {
 	Pids       int64 // processes and threads at once; -1: no limit
 }
 
-// Flags are run's resource flags as typed.
+// Flags are run's resource flags as typed. A number flag not given is 0,
+// and its Set false: then no limit is set.
 type Flags struct {
-	Memory     string
-	MemorySwap string
-	CPUs       string
-	CPUWeight  int64
-	PidsLimit  int64
+	Memory       string
+	MemorySwap   string
+	CPUs         string
+	CPUWeight    int64
+	CPUWeightSet bool
+	PidsLimit    int64
+	PidsLimitSet bool
 }
 
 // Parse checks f and converts it into Limits, for a machine with numCPU
@@ -50,6 +53,9 @@ type Flags struct {
 func (f Flags) Parse(numCPU int) (Limits, error) {
 	var l Limits
 	var err error
+	if strings.HasPrefix(f.Memory, "-") {
+		return Limits{}, fmt.Errorf("--memory %s is not a size: give one like 100m, or leave -m out for no memory limit", f.Memory)
+	}
 	if f.Memory != "" {
 		if l.Memory, err = ParseSize(f.Memory); err != nil {
 			return Limits{}, fmt.Errorf("--memory %w", err)
@@ -79,13 +85,15 @@ func (f Flags) Parse(numCPU int) (Limits, error) {
 			return Limits{}, err
 		}
 	}
-	if f.CPUWeight != 0 && (f.CPUWeight < 1 || f.CPUWeight > 10000) {
+	if (f.CPUWeight != 0 || f.CPUWeightSet) && (f.CPUWeight < 1 || f.CPUWeight > 10000) {
 		return Limits{}, fmt.Errorf("--cpu-weight %d is out of range: give 1 to 10000 (the default is 100)", f.CPUWeight)
 	}
 	l.CPUWeight = f.CPUWeight
 	switch {
 	case f.PidsLimit < -1:
 		return Limits{}, fmt.Errorf("--pids-limit %d: give a number of processes, like 64, or --pids-limit=-1 for no limit", f.PidsLimit)
+	case f.PidsLimit == 0 && f.PidsLimitSet:
+		return Limits{}, fmt.Errorf("--pids-limit 0 would allow no process at all: give at least %d, like 64, or --pids-limit=-1 for no limit", MinPids)
 	case f.PidsLimit > 0 && f.PidsLimit < MinPids:
 		return Limits{}, fmt.Errorf("--pids-limit %d is below the minimum of %d: threads count too, and the container's init alone has about 8", f.PidsLimit, MinPids)
 	}
@@ -247,3 +255,6 @@ func (l Limits) controllers() []string {
 // crun use. It maps range onto range, so the defaults do not meet: weight
 // 100 is 2597 shares. Only the ratio between groups matters.
 func cpuShares(weight int64) int64 { return 2 + (weight-1)*262142/9999 }
+
+// Any tells whether any limit is set.
+func (l Limits) Any() bool { return len(l.controllers()) > 0 }

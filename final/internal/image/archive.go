@@ -10,6 +10,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -22,6 +23,8 @@ import (
 type archive interface {
 	open(name string) (io.ReadCloser, error)
 	has(name string) bool
+	// label is the file or directory the user named, for messages.
+	label() string
 	Close() error
 }
 
@@ -47,6 +50,8 @@ func (d dirArchive) has(name string) bool {
 	return err == nil
 }
 
+func (d dirArchive) label() string { return string(d) }
+
 func (d dirArchive) Close() error { return nil }
 
 // tarArchive reads the members of an uncompressed tar file in place.
@@ -54,6 +59,7 @@ type tarArchive struct {
 	file    *os.File
 	members map[string]tarMember
 	remove  string // a temporary file to remove when done
+	what    string // the file the user named
 }
 
 type tarMember struct {
@@ -67,10 +73,12 @@ func (t *tarArchive) open(name string) (io.ReadCloser, error) {
 		m, ok = t.members[m.link]
 	}
 	if !ok || m.link != "" {
-		return nil, fmt.Errorf("%s: no file %s in the archive", t.file.Name(), name)
+		return nil, fmt.Errorf("%s: no file %s in the archive", t.what, name)
 	}
 	return io.NopCloser(io.NewSectionReader(t.file, m.offset, m.size)), nil
 }
+
+func (t *tarArchive) label() string { return t.what }
 
 func (t *tarArchive) has(name string) bool {
 	_, ok := t.members[path.Clean(name)]
@@ -104,7 +112,7 @@ func (s *Store) openArchive(name string) (archive, error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	t := &tarArchive{file: f}
+	t := &tarArchive{file: f, what: name}
 	if _, isPlain := plain.(*bufio.Reader); !isPlain {
 		// Compressed: reading members in any order needs a plain copy.
 		t.file, t.remove, err = s.decompressToTemp(plain, name)
@@ -118,6 +126,9 @@ func (s *Store) openArchive(name string) (archive, error) {
 	}
 	if err := t.index(); err != nil {
 		t.Close()
+		if errors.Is(err, io.ErrUnexpectedEOF) && len(t.members) > 0 {
+			return nil, damagedInput(name, err, nil, true)
+		}
 		return nil, fmt.Errorf("%s is not a tar archive or an OCI layout directory (%v)", name, err)
 	}
 	return t, nil
@@ -133,10 +144,14 @@ func (s *Store) decompressToTemp(r io.Reader, what string) (*os.File, string, er
 	if err != nil {
 		return nil, "", fmt.Errorf("create %s: %w", tmp, err)
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	src := &readErrors{r: r}
+	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
 		os.Remove(tmp)
-		return nil, "", fmt.Errorf("decompress %s: %w", what, err)
+		if src.err != nil {
+			return nil, "", damagedInput(what, err, src.err, false)
+		}
+		return nil, "", fmt.Errorf("decompress %s into %s: %w", what, tmp, err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
@@ -197,16 +212,16 @@ func (p *positionReader) Seek(offset int64, whence int) (int64, error) {
 	return n, err
 }
 
-// readJSON decodes the archive member name into v; 16 MB is far more than
-// any manifest or config needs.
+// readJSON decodes the archive member name into v, once checked against
+// the digest in its name, if any (verify.go); 16 MB is far more than any
+// manifest or config needs.
 func readJSON(a archive, name string, v any) error {
-	r, err := a.open(name)
+	b, err := readVerified(a, a.label(), name, 16<<20)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	if err := json.NewDecoder(io.LimitReader(r, 16<<20)).Decode(v); err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: read %s: %w", a.label(), name, err)
 	}
 	return nil
 }

@@ -1,12 +1,14 @@
 package image
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,15 +66,16 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
 	}
 	hash := sha256.New()
-	counted := &countingReader{r: io.TeeReader(plain, hash)}
+	src := &readErrors{r: plain}
+	counted := &countingReader{r: io.TeeReader(src, hash)}
 	x := newExtractor(tree)
 	if err := x.extractLayer(counted); err != nil {
-		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
+		return Layer{}, false, damagedInput(what, err, src.err, counted.n > tarBlock)
 	}
 	// The digest covers the whole stream, up to the zero blocks after the
 	// last entry, which the tar reader leaves unread.
 	if _, err := io.Copy(io.Discard, counted); err != nil {
-		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
+		return Layer{}, false, damagedInput(what, err, src.err, true)
 	}
 	l = Layer{Digest: "sha256:" + hex.EncodeToString(hash.Sum(nil)), Size: counted.n}
 	if want != "" && l.Digest != want {
@@ -97,6 +100,56 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 		return Layer{}, false, fmt.Errorf("store layer %s: %w", l.Digest, err)
 	}
 	return l, true, nil
+}
+
+// readErrors remembers the first error, other than the end, of reading
+// the input: an error there is the input's fault (a truncated download, a
+// damaged gzip stream), not the store's, whatever the extraction was
+// doing when it came.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErrors) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// tarBlock is the size of a tar header: input that ends or goes wrong
+// within the first is no tar at all, rather than a damaged one.
+const tarBlock = 512
+
+// damagedInput says that what is truncated or corrupt, naming it, when
+// err came from reading it (readErr) or, once a tar was recognized
+// (isTar), from a tar cut short or garbled; other errors keep their own
+// words.
+func damagedInput(what string, err, readErr error, isTar bool) error {
+	cause := readErr
+	if cause == nil && isTar && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader)) {
+		cause = err
+	}
+	if cause == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if errors.Is(cause, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%s is truncated: it ends in the middle of its data; get it again whole", what)
+	}
+	return fmt.Errorf("%s is corrupt (%v); get it again", what, unwrapAll(cause))
+}
+
+// unwrapAll is the innermost error, without the paths that wrap it.
+func unwrapAll(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }
 
 // countingReader counts the bytes read through it.

@@ -6,6 +6,8 @@ package image
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -26,18 +28,35 @@ func (s *Store) Import(file, name string) (img Image, err error) {
 		return Image{}, fmt.Errorf("import: %w", err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return Image{}, fmt.Errorf("import: %w", err)
+	}
+	if info.Mode().IsRegular() && info.Size() == 0 {
+		return Image{}, fmt.Errorf("import: %s is empty (0 bytes): give a root filesystem tarball, like one docker export or an alpine minirootfs", file)
+	}
 	unlock, err := s.beginAdding()
 	if err != nil {
 		return Image{}, err
 	}
 	var added []string
 	defer func() { unlock(); s.undoAdding(err, added) }()
-	l, isNew, err := s.AddLayer(f, "", "the rootfs tarball "+file)
+	what := "the rootfs tarball " + file
+	l, found, fileDigest, err := s.importedBefore(f, info, what)
 	if err != nil {
 		return Image{}, err
 	}
-	if isNew {
-		added = append(added, l.Digest)
+	if !found {
+		var isNew bool
+		if l, isNew, err = s.AddLayer(f, "", what); err != nil {
+			return Image{}, err
+		}
+		if isNew {
+			added = append(added, l.Digest)
+		}
+		if err := s.recordImported(fileDigest, l.Digest); err != nil {
+			return Image{}, err
+		}
 	}
 	now := time.Now().UTC()
 	img = Image{Name: name, Layers: []Layer{l}, Created: now,
@@ -77,6 +96,13 @@ func (s *Store) Load(file, name string) (loaded []Image, err error) {
 	}
 	if name != "" && len(found) > 1 {
 		return nil, fmt.Errorf("%s holds %d images; load it without a NAME to keep the names it gives", file, len(found))
+	}
+	// Every blob is checked before any is used (verify.go): a corrupt
+	// archive leaves the store as it was.
+	for _, ai := range found {
+		if err := s.verifyImage(a, file, ai); err != nil {
+			return nil, err
+		}
 	}
 	for _, ai := range found {
 		names := ai.names
@@ -150,14 +176,9 @@ type imageConfigFile struct {
 // loadImage stores the layers of one image of an archive; it returns the
 // image, not yet saved. added collects the layers that were new.
 func (s *Store) loadImage(a archive, ai archiveImage, name string, added *[]string) (Image, error) {
-	r, err := a.open(ai.config)
+	raw, err := readVerified(a, a.label(), ai.config, 16<<20)
 	if err != nil {
 		return Image{}, err
-	}
-	raw, err := io.ReadAll(io.LimitReader(r, 16<<20))
-	r.Close()
-	if err != nil {
-		return Image{}, fmt.Errorf("read %s: %w", ai.config, err)
 	}
 	var cfg imageConfigFile
 	if err := json.NewDecoder(bytes.NewReader(raw)).Decode(&cfg); err != nil {
@@ -176,13 +197,22 @@ func (s *Store) loadImage(a archive, ai archiveImage, name string, added *[]stri
 		if err != nil {
 			return Image{}, err
 		}
-		l, isNew, err := s.AddLayer(r, diffID, fmt.Sprintf("layer %d of %d of %s", i+1, len(ai.layers), name))
+		// Hash the blob again as it is extracted: a layout directory may
+		// change between verifyImage and now.
+		h := sha256.New()
+		l, isNew, err := s.AddLayer(io.TeeReader(r, h), diffID, fmt.Sprintf("layer %d of %d of %s", i+1, len(ai.layers), name))
+		if err == nil && isNew {
+			*added = append(*added, l.Digest)
+			if want, ok := digestInName(member); ok {
+				_, err = io.Copy(h, r)
+				if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); err == nil && got != want {
+					err = corrupt(a.label(), member, got, want)
+				}
+			}
+		}
 		r.Close()
 		if err != nil {
 			return Image{}, err
-		}
-		if isNew {
-			*added = append(*added, l.Digest)
 		}
 		img.Layers = append(img.Layers, l)
 	}

@@ -19,7 +19,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -36,11 +35,23 @@ const Root = "/sys/fs/cgroup"
 // namePrefix starts the name of every container's cgroup, box-<id>.
 const namePrefix = "box-"
 
-// leftoverName matches the names of our cgroups, with a full 64-digit
+// leftoverName tells the names of our cgroups, box- and a full 64-digit
 // container ID, so that a cleanup never takes another runtime's cgroup
 // with a similar name (the cgroups step's are box- and 6 digits) for one
 // of ours. Both lock their cgroups while they use them, the same way.
-var leftoverName = regexp.MustCompile(`^box-[0-9a-f]{64}$`)
+// (Checked by hand: a regexp's {64} compiled at every process start.)
+func leftoverName(name string) bool {
+	id, ok := strings.CutPrefix(name, namePrefix)
+	if !ok || len(id) != 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Cgroup is a container's control group: one directory in v2, one per
 // hierarchy in v1. Its exported fields are what the runtime keeps with the
@@ -505,7 +516,7 @@ func removeLeftovers(parents []Dir) ([]string, error) {
 			return removed, fmt.Errorf("list %s: %w", parent.Path, err)
 		}
 		for _, e := range entries {
-			if !e.IsDir() || !leftoverName.MatchString(e.Name()) {
+			if !e.IsDir() || !leftoverName(e.Name()) {
 				continue
 			}
 			dir := filepath.Join(parent.Path, e.Name())

@@ -39,7 +39,7 @@ func (s *Store) Orphans(known func(rootfs string) bool) ([]*Root, error) {
 	var orphans []*Root
 	for _, e := range entries {
 		r := &Root{store: s, dir: filepath.Join(s.containersDir(), e.Name())}
-		if !e.IsDir() || !rootfsPath.MatchString(r.Rootfs()) {
+		if !e.IsDir() || !rootfsPath().MatchString(r.Rootfs()) {
 			continue
 		}
 		owner, err := os.ReadFile(filepath.Join(r.dir, ownerFile))

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DockerHub is the registry a name without a host is on.
@@ -23,13 +24,20 @@ type Reference struct {
 	Digest string // sha256:HEX when the name pins one manifest
 }
 
+// The rules are compiled at first use, not at start: the container's
+// init is a copy of this program and reads no image name.
 var (
 	// pathComponent is one component of a repository path, as docker reads it.
-	pathComponent = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
+	pathComponent = lazyRegexp(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*$`)
 	// domainRule is a host name or IPv4 address, with an optional port.
-	domainRule = regexp.MustCompile(`^([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*(:[0-9]{1,5})?$`)
-	tagRule    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	domainRule = lazyRegexp(`^([A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*(:[0-9]{1,5})?$`)
+	tagRule    = lazyRegexp(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 )
+
+// lazyRegexp compiles expr the first time the function it returns is called.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // maxTagLen is docker's limit on a tag, checked apart from tagRule: a
 // bounded repeat compiles to that many copies, which every box process
@@ -55,14 +63,14 @@ func ParseReference(name string) (Reference, error) {
 		first := rest[:i]
 		if strings.ContainsAny(first, ".:") || first == "localhost" {
 			ref.Domain, rest = first, rest[i+1:]
-			if !domainRule.MatchString(ref.Domain) {
+			if !domainRule().MatchString(ref.Domain) {
 				return bad()
 			}
 		}
 	}
 	if i := strings.LastIndex(rest, ":"); i >= 0 && !strings.Contains(rest[i:], "/") {
 		rest, ref.Tag = rest[:i], rest[i+1:]
-		if !tagRule.MatchString(ref.Tag) || len(ref.Tag) > maxTagLen {
+		if !tagRule().MatchString(ref.Tag) || len(ref.Tag) > maxTagLen {
 			return bad()
 		}
 	}
@@ -70,7 +78,7 @@ func ParseReference(name string) (Reference, error) {
 		return bad()
 	}
 	for _, c := range strings.Split(rest, "/") {
-		if !pathComponent.MatchString(c) {
+		if !pathComponent().MatchString(c) {
 			return bad()
 		}
 	}

@@ -24,7 +24,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -48,14 +47,15 @@ func (s *Store) NewRoot() *Root {
 }
 
 // rootfsPath matches the mount point of a container root:
-// STORE/containers/MOUNTID/rootfs.
-var rootfsPath = regexp.MustCompile(`^(/.*)/containers/[0-9a-f]{16}/rootfs$`)
+// STORE/containers/MOUNTID/rootfs. It is compiled at first use, so the
+// container's init, which never uses it, does not pay for it at start.
+var rootfsPath = lazyRegexp(`^(/.*)/containers/[0-9a-f]{16}/rootfs$`)
 
 // RootOf finds the container root whose mount point is rootfs, as the
 // container's state records it, and refuses any other path: what it
 // finds, Remove deletes.
 func RootOf(rootfs string) (*Root, error) {
-	m := rootfsPath.FindStringSubmatch(filepath.Clean(rootfs))
+	m := rootfsPath().FindStringSubmatch(filepath.Clean(rootfs))
 	if m == nil {
 		return nil, fmt.Errorf("%s is not the root of a container of an image store (STORE/containers/MOUNTID/rootfs)", rootfs)
 	}

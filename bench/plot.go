@@ -53,11 +53,12 @@ func writePlot(file string, modes []mode, results [][]summary, layers []summary,
 		text(marginX, y, "start", `font-size="13" font-weight="bold"`, m.name)
 		y += 6
 		top := y
+		axis(body, text, top-2, top+float64(len(results[i])*(barHeight+barGap)), scale, xOf)
 		for _, s := range results[i] {
 			ref, ok := reference(results[i], s.name)
 			label := fmt.Sprintf("%.1f ms", ms(s.median))
 			if ok && ref.name != s.name {
-				label += fmt.Sprintf("  %.2fx", float64(s.median)/float64(ref.median))
+				label += fmt.Sprintf("  %.2fx %s", float64(s.median)/float64(ref.median), ref.name)
 			}
 			fmt.Fprintf(body, `<rect x="%.1f" y="%.1f" width="%.1f" height="%d" fill="%s"/>`+"\n",
 				barsLeft, y, xOf(ms(s.median))-barsLeft, barHeight, color(s.name))
@@ -68,7 +69,6 @@ func writePlot(file string, modes []mode, results [][]summary, layers []summary,
 			text(xOf(ms(s.p90))+6, mid+4, "start", `font-size="11" fill="#333"`, label)
 			y += barHeight + barGap
 		}
-		axis(body, text, top-2, y, scale, xOf)
 		y += 18
 	}
 

@@ -104,7 +104,17 @@ func prepare(o options, work string) (env *environment, err error) {
 	}
 	env.boxRunc = o.boxRunc
 	if env.boxRunc == "" {
-		env.boxRunc = filepath.Join(root, "bin", "box-runc")
+		// As make build does: box answers to the runc command line when
+		// started under a name holding "runc". An older box does not
+		// know runc's features command.
+		env.boxRunc = filepath.Join(work, "box-runc")
+		if err := os.Symlink(env.box, env.boxRunc); err != nil {
+			return env, err
+		}
+		if exec.Command(env.boxRunc, "features").Run() != nil {
+			env.notes = append(env.notes, "box-runc: TODO, left out: this box has no runc command line yet (final/oci.go)")
+			env.boxRunc = ""
+		}
 	}
 	for _, name := range strings.Split(o.runtimes, ",") {
 		r, err := env.newRuntime(strings.TrimSpace(name))
@@ -187,11 +197,11 @@ func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 		tool := strings.TrimSuffix(name, "-oci")
 		path, err := exec.LookPath(tool)
 		if tool == "box-runc" {
+			if env.boxRunc == "" {
+				return nil, nil // a note says why
+			}
 			if _, err := os.Stat(env.boxRunc); err != nil {
-				// TODO(issue 14): measure box-runc once it is built as
-				// bin/box-runc (make build); until then its row is left out.
-				env.notes = append(env.notes, fmt.Sprintf("box-runc: TODO, left out: %s does not exist yet (build it, or point -box-runc at it)", env.boxRunc))
-				return nil, nil
+				return nil, fmt.Errorf("-box-runc %s: %w", env.boxRunc, err)
 			}
 			path = env.boxRunc
 		} else if err != nil {
@@ -445,8 +455,10 @@ func (env *environment) checkLeftovers() error {
 	for _, tool := range []string{"runc", "crun", "box-runc"} {
 		path, err := exec.LookPath(tool)
 		if tool == "box-runc" {
-			path = env.boxRunc
-			_, err = os.Stat(path)
+			path, err = env.boxRunc, nil
+			if path == "" {
+				continue
+			}
 		}
 		if err != nil {
 			continue

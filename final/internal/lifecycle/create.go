@@ -111,7 +111,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	}
 	dir := filepath.Join(r.Root, o.ID)
 	narrate.Explain(narrate.State, "Make the container's state directory; mkdir fails if the id is taken.")
-	if err := sys.Mkdir(dir, 0o711); err != nil {
+	if err := sys.MkdirNew(dir, 0o711); err != nil {
 		if errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("container with id exists: %s", o.ID)
 		}

@@ -263,3 +263,14 @@ func DialConsole(path string) (*os.File, error) {
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }
+
+// MkdirNew makes directory path, failing with EEXIST if anything is there
+// already: a container's state directory, whose existence means its id
+// is taken.
+func MkdirNew(path string, mode uint32) error {
+	c := fmt.Sprintf("mkdir(%s, %#o)", C(path), mode)
+	if err := call(c, func() error { return unix.Mkdir(path, mode) }); err != nil {
+		return fmt.Errorf("mkdir %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,452 @@
+package tests
+
+// final_oci_test.go drives box-runc, box's runc command line, the way
+// container engines do: a bundle (config.json and a root), then create,
+// start, state, exec, kill and delete, each checked against the kernel
+// (the pid file's process, its program, its cgroup), a terminal through
+// --console-socket, and bad input that must fail in one line and leave
+// nothing behind.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ociEnv is one test's box-runc: its own link to the final binary (so its
+// processes are told from others' by their command line) and --root.
+type ociEnv struct {
+	t    *testing.T
+	bin  string // the box-runc link
+	root string // --root
+}
+
+// newOCI checks that box-runc can be tested here and sets it up.
+func newOCI(t *testing.T) *ociEnv {
+	t.Helper()
+	requireRoot(t)
+	if stepIndex(finalStep) < 0 {
+		t.Fatal("final/ has no main package")
+	}
+	dir := safeTempDir(t, "oci-", 0o755)
+	bin := filepath.Join(dir, "box-runc")
+	if err := os.Symlink(binary(t, finalStep), bin); err != nil {
+		t.Fatal(err)
+	}
+	e := &ociEnv{t: t, bin: bin, root: filepath.Join(dir, "state")}
+	t.Cleanup(func() {
+		// Whatever a failed test left: kill and delete it.
+		entries, _ := os.ReadDir(e.root)
+		for _, en := range entries {
+			_ = exec.Command(e.bin, "--root", e.root, "delete", "--force", en.Name()).Run()
+		}
+	})
+	return e
+}
+
+// with is e for subtest t, so a failure stops t, not its parent.
+func (e *ociEnv) with(t *testing.T) *ociEnv {
+	c := *e
+	c.t = t
+	return &c
+}
+
+// run runs box-runc --root ROOT args.
+func (e *ociEnv) run(args ...string) result {
+	e.t.Helper()
+	release := hostMounts.share(e.t)
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, append([]string{"--root", e.root}, args...)...)
+	cmd.WaitDelay = 5 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) && !errors.Is(err, exec.ErrWaitDelay) {
+		e.t.Fatalf("box-runc %s: %v", strings.Join(args, " "), err)
+	}
+	r := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	if ctx.Err() != nil {
+		e.t.Fatalf("box-runc %s: still running after %v, killed\n%s", strings.Join(args, " "), runTimeout, r)
+	}
+	return r
+}
+
+// must runs box-runc and fails the test unless it exits 0.
+func (e *ociEnv) must(args ...string) result {
+	e.t.Helper()
+	r := e.run(args...)
+	if r.code != 0 {
+		e.t.Fatalf("box-runc %s: %s", strings.Join(args, " "), r)
+	}
+	return r
+}
+
+// state reads the container's state as box-runc state prints it.
+func (e *ociEnv) state(id string) ociState {
+	e.t.Helper()
+	var s ociState
+	r := e.must("state", id)
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		e.t.Fatalf("state %s: %v\n%s", id, err, r.stdout)
+	}
+	return s
+}
+
+// waitStatus polls the container's state until it is want.
+func (e *ociEnv) waitStatus(id, want string) {
+	e.t.Helper()
+	deadline := time.Now().Add(runTimeout)
+	for {
+		s := e.state(id)
+		if s.Status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("container %s is %s after %v, want %s", id, s.Status, runTimeout, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ociState is the part of the spec's State the tests read.
+type ociState struct {
+	Version string `json:"ociVersion"`
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Pid     int    `json:"pid"`
+	Bundle  string `json:"bundle"`
+}
+
+// ociBundle makes a bundle: box-runc spec's config.json on a copy of the
+// shared rootfs, without a terminal, running args, with its cgroup at a
+// path of its own; change edits the config before it is written.
+func ociBundle(t *testing.T, e *ociEnv, args []string, change func(map[string]any)) string {
+	t.Helper()
+	bundle := safeTempDir(t, "bundle-", 0o755)
+	r := e.run("spec", "--bundle", bundle)
+	if r.code != 0 {
+		t.Fatalf("spec: %s", r)
+	}
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	process := spec["process"].(map[string]any)
+	process["terminal"] = false
+	process["args"] = args
+	spec["root"] = map[string]any{"path": rootfsCopy(t), "readonly": true}
+	linux := spec["linux"].(map[string]any)
+	linux["cgroupsPath"] = "/box-oci-test-" + filepath.Base(bundle)
+	if change != nil {
+		change(spec)
+	}
+	if b, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bundle
+}
+
+// cgroupDirOf is the container's memory cgroup directory (v1), or its one
+// directory (v2), from the bundle's cgroupsPath.
+func cgroupDirOf(bundle string) string {
+	path := "/box-oci-test-" + filepath.Base(bundle)
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return filepath.Join("/sys/fs/cgroup", path)
+	}
+	return filepath.Join("/sys/fs/cgroup/memory", path)
+}
+
+// exeOf is the program a process runs, as /proc/PID/exe names it.
+func exeOf(t testing.TB, pid int) string {
+	t.Helper()
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		t.Fatalf("process %d: %v", pid, err)
+	}
+	return exe
+}
+
+func TestFinalOCILifecycle(t *testing.T) {
+	e := newOCI(t)
+	// PID 1 ignores SIGTERM without a handler: the shell's trap exits 42.
+	bundle := ociBundle(t, e, []string{"sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"}, nil)
+	id := "life-" + filepath.Base(bundle)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.must("create", "--bundle", bundle, "--pid-file", pidFile, id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	s := e.state(id)
+	if s.Status != "created" || s.Pid != pid || s.ID != id || s.Bundle != bundle || s.Version == "" {
+		t.Fatalf("state after create: %+v, want created with pid %d (the pid file's)", s, pid)
+	}
+	// Created: the process is box, waiting at the exec fifo, in its cgroup.
+	if exe := exeOf(t, pid); !strings.HasSuffix(exe, "/"+finalStep) {
+		t.Errorf("created container's process runs %s, want box waiting for start", exe)
+	}
+	if procs, err := os.ReadFile(filepath.Join(cgroupDirOf(bundle), "cgroup.procs")); err != nil || !strings.Contains(string(procs), strconv.Itoa(pid)) {
+		t.Errorf("cgroup %s holds %q (%v), want pid %d", cgroupDirOf(bundle), procs, err, pid)
+	}
+	if r := e.run("start", "--bogus-flag", id); r.code == 0 {
+		t.Errorf("start with an unknown flag succeeded: %s", r)
+	}
+	e.must("start", id)
+	// Once start returns, the pid file's process is the user's program:
+	// no box code is left in the container.
+	if exe := exeOf(t, pid); strings.HasSuffix(exe, "/"+finalStep) {
+		t.Errorf("after start the container's process still runs box (%s)", exe)
+	}
+	if s := e.state(id); s.Status != "running" || s.Pid != pid {
+		t.Errorf("state after start: %+v, want running with pid %d", s, pid)
+	}
+	if r := e.run("start", id); r.code == 0 || !strings.Contains(r.stderr, "running") {
+		t.Errorf("second start: %s, want a failure saying it runs", r)
+	}
+	r := e.run("exec", id, "sh", "-c", "echo in:$(hostname); exit 7")
+	if r.code != 7 || !strings.Contains(r.stdout, "in:box") {
+		t.Errorf("exec: %s, want exit 7 and the container's hostname", r)
+	}
+	process := filepath.Join(t.TempDir(), "process.json")
+	os.WriteFile(process, []byte(`{"args":["sleep","1000"],"cwd":"/","env":["PATH=/bin:/sbin"],"user":{"uid":0,"gid":0}}`), 0o644)
+	execPid := filepath.Join(t.TempDir(), "exec.pid")
+	e.must("exec", "--process", process, "--detach", "--pid-file", execPid, id)
+	if b, err := os.ReadFile(execPid); err != nil {
+		t.Errorf("exec --detach wrote no pid file: %v", err)
+	} else if n, _ := strconv.Atoi(string(b)); !strings.HasSuffix(exeOf(t, n), "/busybox") {
+		t.Errorf("exec --detach pid %d runs %s, want the rootfs's busybox", n, exeOf(t, n))
+	}
+	r = e.run("ps", "--format", "json", id)
+	var pids []int
+	if err := json.Unmarshal([]byte(r.stdout), &pids); err != nil || len(pids) < 2 {
+		t.Errorf("ps --format json: %s, want the init and the exec'd sleep", r)
+	}
+	if r := e.run("delete", id); r.code == 0 || !strings.Contains(r.stderr, "not stopped") {
+		t.Errorf("delete of a running container: %s, want a refusal", r)
+	}
+	e.must("kill", id, "15")
+	e.waitStatus(id, "stopped")
+	e.must("delete", id)
+	if _, err := os.Stat(filepath.Join(e.root, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state of %s left behind: %v", id, err)
+	}
+	if _, err := os.Stat(cgroupDirOf(bundle)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s left behind: %v", cgroupDirOf(bundle), err)
+	}
+	if left := processesWithArg(e.bin); len(left) > 0 {
+		t.Errorf("processes of box-runc left: %v", left)
+	}
+}
+
+func TestFinalOCIKillSignalNames(t *testing.T) {
+	e := newOCI(t)
+	for _, sig := range []string{"TERM", "SIGTERM", "15"} {
+		t.Run(sig, func(t *testing.T) {
+			e := e.with(t)
+			bundle := ociBundle(t, e, []string{"sh", "-c", "trap 'exit 42' TERM; while :; do sleep 0.1; done"}, nil)
+			id := "sig-" + filepath.Base(bundle)
+			e.must("create", "--bundle", bundle, id)
+			e.must("start", id)
+			e.must("kill", id, sig)
+			e.waitStatus(id, "stopped")
+			e.must("delete", id)
+		})
+	}
+}
+
+func TestFinalOCIConsoleSocket(t *testing.T) {
+	e := newOCI(t)
+	bundle := ociBundle(t, e, []string{"sh", "-c", "tty; stty size; echo hello-pty"}, func(spec map[string]any) {
+		p := spec["process"].(map[string]any)
+		p["terminal"] = true
+		p["consoleSize"] = map[string]any{"height": 33, "width": 111}
+	})
+	id := "tty-" + filepath.Base(bundle)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type received struct {
+		master *os.File
+		err    error
+	}
+	got := make(chan received, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- received{nil, err}
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- received{nil, err}
+			return
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			got <- received{nil, fmt.Errorf("control messages %v: %v", msgs, err)}
+			return
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			got <- received{nil, fmt.Errorf("rights %v: %v", fds, err)}
+			return
+		}
+		got <- received{os.NewFile(uintptr(fds[0]), "master"), nil}
+	}()
+	e.must("create", "--bundle", bundle, "--console-socket", sock, id)
+	rcv := <-got
+	if rcv.err != nil {
+		t.Fatalf("console socket: %v", rcv.err)
+	}
+	defer rcv.master.Close()
+	e.must("start", id)
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), "hello-pty") {
+		n, err := rcv.master.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	text := strings.ReplaceAll(out.String(), "\r", "")
+	if !strings.Contains(text, "/dev/pts/0\n33 111\nhello-pty") {
+		t.Errorf("terminal output %q, want the container's /dev/pts/0 of 33 rows and 111 columns", text)
+	}
+	e.waitStatus(id, "stopped")
+	e.must("delete", id)
+}
+
+func TestFinalOCIUnknownContainer(t *testing.T) {
+	e := newOCI(t)
+	for _, args := range [][]string{{"state", "nope"}, {"start", "nope"}, {"kill", "nope", "KILL"}, {"delete", "nope"}, {"exec", "nope", "true"}} {
+		r := e.run(args...)
+		if r.code == 0 || strings.TrimSpace(r.stderr) != "box-runc: container does not exist" {
+			t.Errorf("%s: %s, want runc's one line: container does not exist", strings.Join(args, " "), r)
+		}
+	}
+}
+
+func TestFinalOCIBadInput(t *testing.T) {
+	e := newOCI(t)
+	holdHostMounts(t)
+	before := hostMountinfo(t)
+	deadSocket := filepath.Join(t.TempDir(), "nobody-listens.sock")
+	rows := []struct {
+		name   string
+		setup  func(bundle string) // change the bundle
+		id     string
+		args   []string // extra create flags
+		stderr string   // in the one line
+	}{
+		{"missing config.json", func(b string) { os.Remove(filepath.Join(b, "config.json")) }, "", nil, "no config.json"},
+		{"malformed config.json", func(b string) {
+			os.WriteFile(filepath.Join(b, "config.json"), []byte("{\"ociVersion\": \"1.0.2\",\n  nope"), 0o644)
+		}, "", nil, "line 2"},
+		{"bundle without a root", editSpec(func(s map[string]any) { s["root"] = map[string]any{"path": "no-such-root"} }), "", nil, "root.path"},
+		{"args of the wrong type", editSpec(func(s map[string]any) { s["process"].(map[string]any)["args"] = "sh" }), "", nil, "process.args must be an array"},
+		{"hostname of the wrong type", editSpec(func(s map[string]any) { s["hostname"] = 7 }), "", nil, "hostname must be a string"},
+		{"a later major version", editSpec(func(s map[string]any) { s["ociVersion"] = "2.0.0" }), "", nil, "not supported"},
+		{"unknown capability", editSpec(func(s map[string]any) {
+			s["process"].(map[string]any)["capabilities"] = map[string]any{"bounding": []string{"CAP_NOPE"}}
+		}), "", nil, "CAP_NOPE"},
+		{"program not in the root", editSpec(func(s map[string]any) { s["process"].(map[string]any)["args"] = []string{"no-such-program"} }), "", nil, "executable file not found"},
+		{"id with a slash", nil, "a/b", nil, "invalid container id"},
+		{"dead console socket", editSpec(func(s map[string]any) { s["process"].(map[string]any)["terminal"] = true }), "", []string{"--console-socket", deadSocket}, "console socket"},
+	}
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			e := e.with(t)
+			bundle := ociBundle(t, e, []string{"true"}, nil)
+			if row.setup != nil {
+				row.setup(bundle)
+			}
+			id := row.id
+			if id == "" {
+				id = "bad-" + filepath.Base(bundle)
+			}
+			r := e.run(append(append([]string{"create", "--bundle", bundle}, row.args...), id)...)
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if r.code == 0 || len(lines) != 1 || !strings.Contains(r.stderr, row.stderr) {
+				t.Errorf("create: %s\nwant a failure in one line saying %q", r, row.stderr)
+			}
+			ociNothingLeft(t, e, bundle)
+		})
+	}
+	t.Run("duplicate create", func(t *testing.T) {
+		e := e.with(t)
+		bundle := ociBundle(t, e, []string{"true"}, nil)
+		id := "dup-" + filepath.Base(bundle)
+		e.must("create", "--bundle", bundle, id)
+		r := e.run("create", "--bundle", bundle, id)
+		if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "exists") {
+			t.Errorf("second create: %s, want a failure in one line saying the id exists", r)
+		}
+		if s := e.state(id); s.Status != "created" {
+			t.Errorf("the first container is %s after the second create, want created", s.Status)
+		}
+		e.must("delete", id)
+		ociNothingLeft(t, e, bundle)
+	})
+	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
+// editSpec changes a bundle's config.json.
+func editSpec(change func(map[string]any)) func(bundle string) {
+	return func(bundle string) {
+		path := filepath.Join(bundle, "config.json")
+		b, _ := os.ReadFile(path)
+		var spec map[string]any
+		_ = json.Unmarshal(b, &spec)
+		change(spec)
+		b, _ = json.Marshal(spec)
+		_ = os.WriteFile(path, b, 0o644)
+	}
+}
+
+// ociNothingLeft fails t if a container's state, cgroup or process is
+// left after a failed create.
+func ociNothingLeft(t *testing.T, e *ociEnv, bundle string) {
+	t.Helper()
+	entries, _ := os.ReadDir(e.root)
+	for _, en := range entries {
+		t.Errorf("state left behind: %s", filepath.Join(e.root, en.Name()))
+	}
+	if _, err := os.Stat(cgroupDirOf(bundle)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup %s left behind: %v", cgroupDirOf(bundle), err)
+	}
+	if left := processesWithArg(e.bin); len(left) > 0 {
+		t.Errorf("processes of box-runc left: %v", left)
+	}
+}

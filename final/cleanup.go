@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"box/final/internal/cgroups"
 	"box/final/internal/image"
 	"box/final/internal/narrate"
 	"box/final/internal/state"
@@ -161,6 +162,9 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
+// killWait bounds the wait for a killed process to go, in milliseconds.
+const killWait = 10000
+
 // killRootedIn kills the processes whose root directory is rootfs (a
 // container's, after its pivot_root, and exec's after its setns), and the
 // supervisor (run, or the monitor of run -d) of the container's PID 1, and
@@ -175,7 +179,7 @@ func killRootedIn(rootfs string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list processes: %w", err)
 	}
-	var pidfds []int
+	var pidfds, pids []int
 	defer func() {
 		for _, fd := range pidfds {
 			sys.Close(fd)
@@ -204,6 +208,7 @@ func killRootedIn(rootfs string) (int, error) {
 			supervisor = ppid
 		}
 		pidfds = append(pidfds, pidfd)
+		pids = append(pids, pid)
 	}
 	if len(pidfds) == 0 {
 		return 0, nil
@@ -219,15 +224,23 @@ func killRootedIn(rootfs string) (int, error) {
 			sys.Close(fd)
 		}
 	}
+	// A paused container's processes cannot die (v1) until thawed.
+	if err := cgroups.ThawProcess(pids[0]); err != nil {
+		narrate.Explain(narrate.Cgroup, "Could not thaw the container's cgroup: %v.", err)
+	}
 	narrate.Explain(narrate.Process, "Kill the %s whose root is %s: the container's state is gone, so nobody could stop them.", plural(len(pidfds), "process"), rootfs)
 	for _, fd := range pidfds {
 		if err := sys.PidfdSendSignal(fd, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 			return 0, err
 		}
 	}
-	for _, fd := range pidfds {
-		if _, err := sys.WaitExit(fd, -1); err != nil {
+	for i, fd := range pidfds {
+		exited, err := sys.WaitExit(fd, killWait)
+		if err != nil {
 			return 0, err
+		}
+		if !exited {
+			return 0, fmt.Errorf("process %d of the container in %s did not die of SIGKILL within %d s; see its state in /proc/%d/status", pids[i], rootfs, killWait/1000, pids[i])
 		}
 	}
 	return len(pidfds), nil

@@ -18,7 +18,7 @@ import (
 // TestFinalCleanupLostState clears the state dir under a running image
 // container, as a cleared /run would (or a reboot, for what is on disk):
 // cleanup must find its overlay by the store's paths and the mount table,
-// kill what still runs in it, and leave no mount, no store dir, no cgroup
+// thaw (it is paused) and kill what still runs in it, and leave no mount, no store dir, no cgroup
 // and no process, saying what it removed.
 func TestFinalCleanupLostState(t *testing.T) {
 	finalImages(t)
@@ -32,6 +32,8 @@ func TestFinalCleanupLostState(t *testing.T) {
 	if len(mountsUnder(filepath.Join(d.store, "containers"))) == 0 {
 		t.Fatalf("the running container has no overlay under %s/containers", d.store)
 	}
+	// Paused, too: a frozen process cannot die of SIGKILL until thawed.
+	d.mustBox(t, "pause", "lost-state")
 	if err := os.RemoveAll(d.state); err != nil {
 		t.Fatal(err)
 	}

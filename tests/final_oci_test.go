@@ -450,3 +450,43 @@ func ociNothingLeft(t *testing.T, e *ociEnv, bundle string) {
 		t.Errorf("processes of box-runc left: %v", left)
 	}
 }
+
+// createWithOutput creates container id with the container's stdout and
+// stderr going to a file, and returns the file's path: the container's
+// process keeps them after create exits.
+func (e *ociEnv) createWithOutput(bundle, id string) string {
+	e.t.Helper()
+	out := filepath.Join(e.t.TempDir(), "output")
+	f, err := os.Create(out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(e.bin, "--root", e.root, "create", "--bundle", bundle, id)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out)
+		e.t.Fatalf("create %s: %v\n%s", id, err, b)
+	}
+	return out
+}
+
+func TestFinalOCIProcessUser(t *testing.T) {
+	e := newOCI(t)
+	bundle := ociBundle(t, e, []string{"sh", "-c", "id; grep CapEff /proc/self/status; ulimit -n"}, func(spec map[string]any) {
+		p := spec["process"].(map[string]any)
+		p["user"] = map[string]any{"uid": 1000, "gid": 1000, "additionalGids": []int{2000}}
+		p["rlimits"] = []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 321, "soft": 123}}
+	})
+	id := "user-" + filepath.Base(bundle)
+	out := e.createWithOutput(bundle, id)
+	e.must("start", id)
+	e.waitStatus(id, "stopped")
+	e.must("delete", id)
+	b, _ := os.ReadFile(out)
+	for _, want := range []string{"uid=1000 gid=1000 groups=2000", "CapEff:\t0000000000000000", "\n123\n"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("output %q lacks %q", b, want)
+		}
+	}
+}

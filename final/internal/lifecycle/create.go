@@ -137,6 +137,10 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	if err := sys.Mkfifo(filepath.Join(dir, fifoFile), 0o622); err != nil {
 		return err
 	}
+	// Past the umask: the program's user, whoever it is, opens it to write.
+	if err := os.Chmod(filepath.Join(dir, fifoFile), 0o622); err != nil {
+		return fmt.Errorf("chmod %s: %w", filepath.Join(dir, fifoFile), err)
+	}
 	fifo, err := sys.OpenPath(filepath.Join(dir, fifoFile))
 	if err != nil {
 		return err

@@ -95,11 +95,14 @@ func (c *containerdEnv) must(t testing.TB, args ...string) result {
 }
 
 // runArgs is the start of a `ctr run` with rt as the shim's runtime
-// binary, its state in a directory of the test's own. A --rootfs run has
-// no image config, so no PATH unless given.
-func (c *containerdEnv) runArgs(t *testing.T, rt ociRuntime) []string {
+// binary, its state in a directory of the test's own, and its cgroup below
+// a parent of the test's own. A --rootfs run has no image config, so no
+// PATH unless given.
+func (c *containerdEnv) runArgs(t *testing.T, rt ociRuntime, id string) []string {
+	cgroup := "boxtest-" + filepath.Base(c.dir)
+	removeCgroups(t, cgroup)
 	return []string{"run", "--runc-binary", rt.path, "--runc-root", safeTempDir(t, "ctr-root-", 0o700),
-		"--env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+		"--env", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "--cgroup", "/" + cgroup + "/" + id}
 }
 
 // TestEngineContainerd runs containers with ctr against each runtime.
@@ -110,7 +113,7 @@ func TestEngineContainerd(t *testing.T) {
 		eachRuntime(t, "containerd/run --rm", func(t *testing.T, rt ociRuntime) {
 			id := "boxtest-rm-" + rt.name
 			// --rootfs: a directory as the root, no image or snapshotter.
-			args := append(c.runArgs(t, rt), "--rm", "--rootfs", rootfsCopy(t), id, "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; exit 6")
+			args := append(c.runArgs(t, rt, id), "--rm", "--rootfs", rootfsCopy(t), id, "sh", "-c", "readlink /proc/self/ns/pid; readlink /proc/self/ns/mnt; exit 6")
 			r := c.run(t, args...)
 			hostPid, _ := os.Readlink("/proc/self/ns/pid")
 			hostMnt, _ := os.Readlink("/proc/self/ns/mnt")
@@ -127,7 +130,7 @@ func TestEngineContainerd(t *testing.T) {
 	t.Run("run -d, exec, kill, delete", func(t *testing.T) {
 		eachRuntime(t, "containerd/run -d, exec, kill, delete", func(t *testing.T, rt ociRuntime) {
 			id := "boxtest-task-" + rt.name
-			args := append(c.runArgs(t, rt), "--detach", "--rootfs", rootfsCopy(t), id, "sh", "-c", "while :; do sleep 1; done")
+			args := append(c.runArgs(t, rt, id), "--detach", "--rootfs", rootfsCopy(t), id, "sh", "-c", "while :; do sleep 1; done")
 			c.must(t, args...)
 			t.Cleanup(func() {
 				c.run(t, "tasks", "delete", "--force", id)

@@ -48,11 +48,15 @@ func newDocker(t *testing.T) *dockerEnv {
 		driver = "vfs"
 	}
 	sock := filepath.Join(dir, "docker.sock")
+	// Containers' cgroups go below a parent of this test's own, removed at
+	// the end (dockerd leaves the empty directories).
+	cgroupParent := "boxtest-" + filepath.Base(dir)
+	removeCgroups(t, cgroupParent)
 	config := map[string]any{
 		"iptables": false, "ip-masq": false, "bridge": "none",
 		"data-root": filepath.Join(dir, "data"), "exec-root": filepath.Join(dir, "exec"),
 		"pidfile": filepath.Join(dir, "docker.pid"), "hosts": []string{"unix://" + sock},
-		"storage-driver": driver,
+		"storage-driver": driver, "cgroup-parent": "/" + cgroupParent,
 		// The path exists whether or not box answers yet; only cases
 		// enabled for box use it.
 		"runtimes": map[string]any{"box": map[string]string{"path": box.path}},

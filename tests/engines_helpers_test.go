@@ -13,6 +13,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -213,4 +215,32 @@ func waitFunc(t *testing.T, cmd *exec.Cmd, what string) func() int {
 		}
 	})
 	return wait
+}
+
+// removeCgroups removes, once the test is over, the cgroup directories an
+// engine or the validation suite made at rel below the root of every
+// hierarchy (v1 controllers and v2), deepest first. They are empty by
+// then; one that still holds a process is a leak, and is reported.
+func removeCgroups(t *testing.T, rel string) {
+	t.Helper()
+	t.Cleanup(func() {
+		roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+		roots = append(roots, "/sys/fs/cgroup")
+		var dirs []string
+		for _, root := range roots {
+			_ = filepath.WalkDir(filepath.Join(root, rel), func(p string, d os.DirEntry, err error) error {
+				if err == nil && d.IsDir() {
+					dirs = append(dirs, p)
+				}
+				return nil
+			})
+		}
+		// Children before their parents: the deeper path first.
+		sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
+		for _, d := range dirs {
+			if err := unix.Rmdir(d); err != nil && err != unix.ENOENT {
+				t.Errorf("cgroup %s left behind: rmdir: %v", d, err)
+			}
+		}
+	})
 }

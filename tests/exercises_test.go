@@ -17,7 +17,7 @@ import (
 // exercises/, builds it, and grades it with TestGrade in a new test
 // process, as the grader does: every feature of the steps before must
 // pass, and every feature of the step must fail but those the manifest
-// keeps. The step's own binary, graded the same way, must pass all.
+// keeps. With the step's own code put back, the exercise must pass all.
 func TestExercises(t *testing.T) {
 	requireRoot(t)
 	manifests, err := filepath.Glob(filepath.Join(harness.repo, "exercises", "[0-9][0-9].txt"))
@@ -51,10 +51,13 @@ func TestExercises(t *testing.T) {
 				t.Fatalf("make the exercise: %v\n%s", err, out)
 			}
 			for _, run := range []struct {
-				name, bin string
-				exercise  bool
-			}{{"exercise", filepath.Join(dir, "bin", step), true}, {"step", binary(t, step), false}} {
-				grades := gradeInProcess(t, step, run.bin)
+				name     string
+				exercise bool
+			}{{"exercise", true}, {"exercise with the step's code put back", false}} {
+				if !run.exercise {
+					putStepBack(t, step, dir)
+				}
+				grades := gradeInProcess(t, step, filepath.Join(dir, "bin", step))
 				for _, f := range sortedFeatures(t) {
 					if !stepAtLeast(step, f.since) {
 						continue
@@ -77,6 +80,34 @@ func TestExercises(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// putStepBack copies the step's program files over the exercise's and
+// builds it again, as a learner who wrote everything right would have it.
+func putStepBack(t *testing.T, step, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(harness.repo, stepDir(step), "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join("bin", step), ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the exercise with the step's code put back: %v\n%s", err, out)
 	}
 }
 

@@ -610,3 +610,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestParseTAP checks the scoring on the shapes of TAP the suite prints;
+// it needs no root.
+func TestParseTAP(t *testing.T) {
+	tests := []struct {
+		name, out string
+		want      tapResult
+	}{
+		{"passes, skips, a failure", "TAP version 13\nok 1 - a\nnot ok 2 - b\nok 3 # SKIP c not set\n1..3\n",
+			tapResult{passed: 1, failed: 1, skipped: 1, first: "b"}},
+		{"a diagnostic after a test is the test's", "ok 1 - a\n  ---\n  {\n    \"error\": \"exit status 1\",\n  }\n  ...\n1..1\n",
+			tapResult{passed: 1}},
+		{"a diagnostic before any test is a failure", "TAP version 13\n  ---\n  {\n    \"error\": \"Hooks MUST be called\\nRefer to: x\"\n  }\n  ...\n1..0\n",
+			tapResult{failed: 1, first: "Hooks MUST be called Refer to: x"}},
+		{"an empty error is none", "TAP version 13\n  ---\n  {\n    \"error\": \"\",\n  }\n  ...\n1..0\n",
+			tapResult{}},
+		{"planned tests that never ran", "ok 1 - a\n1..3\n",
+			tapResult{passed: 1, failed: 2, first: "2 of 3 planned tests did not run"}},
+		{"no plan", "TAP version 13\nok 1 - a\n",
+			tapResult{passed: 1, failed: 1, first: "no TAP plan"}},
+		{"no output at all", "", tapResult{passed: 1}},
+		{"a TODO failure is no failure", "not ok 1 # TODO later\n1..1\n", tapResult{skipped: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parseTAP(tt.out)
+			if got != tt.want {
+				t.Errorf("parseTAP:\n%s\ngot  %+v\nwant %+v", tt.out, got, tt.want)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"box/final/internal/cgroups"
 	"box/final/internal/oci"
@@ -21,10 +22,12 @@ var defaultDevices = []cgroups.Device{
 // resourceFiles turns the spec's resources into cgroup files for cgroup
 // version v, in the order to write them, and the device allowlist.
 func resourceFiles(res *oci.Resources, v int) ([]cgroups.File, []cgroups.Device, error) {
-	devices := append([]cgroups.Device(nil), defaultDevices...)
 	if res == nil {
-		return nil, devices, nil
+		res = &oci.Resources{}
 	}
+	// The spec's rules first, in its order (the spec asks for it), then
+	// the defaults.
+	var devices []cgroups.Device
 	var files []cgroups.File
 	add := func(name string, value string) { files = append(files, cgroups.File{Name: name, Value: value}) }
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
@@ -48,6 +51,15 @@ func resourceFiles(res *oci.Resources, v int) ([]cgroups.File, []cgroups.Device,
 		if d.Minor != nil {
 			dev.Minor = *d.Minor
 		}
+		if v == 1 {
+			// v1 takes the rule as written, access included ("b 8:20 rw").
+			access := d.Access
+			if access == "" {
+				access = "rwm"
+			}
+			add("devices.allow", strings.Replace(dev.Rule(), "rwm", access, 1))
+			continue
+		}
 		if dev.Type == 'a' {
 			c, b := dev, dev
 			c.Type, b.Type = 'c', 'b'
@@ -55,6 +67,15 @@ func resourceFiles(res *oci.Resources, v int) ([]cgroups.File, []cgroups.Device,
 			continue
 		}
 		devices = append(devices, dev)
+	}
+	if v == 1 {
+		for _, d := range defaultDevices {
+			add("devices.allow", d.Rule())
+		}
+		// configure denies every device first; the files above allow.
+		devices = []cgroups.Device{}
+	} else {
+		devices = append(devices, defaultDevices...)
 	}
 	if m := res.Memory; m != nil {
 		if v == 1 {

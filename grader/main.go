@@ -33,7 +33,7 @@ import (
 
 func main() {
 	step := flag.String("step", "", "the step the binary is: 02 to 07, or its name (03-mount-ns)")
-	bin := flag.String("bin", "", "the binary to grade")
+	bin := flag.String("bin", "", "the binary to grade, or a directory holding it as STEP or bin/STEP")
 	class := flag.String("class", "", "a directory of checkouts, one per student: each is graded from its bin/STEP (built with go build when missing)")
 	csvPath := flag.String("csv", "", "with --class: also write the grades as CSV, one row per student, for a gradebook")
 	repo := flag.String("repo", "", "the box repository (default: the one holding the current directory)")
@@ -135,6 +135,14 @@ func grade(repo, testBin, step, bin string) ([]result, error) {
 	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
+	}
+	// A directory stands for the binary of the step in it, or in its bin/.
+	for _, p := range []string{filepath.Join(abs, step), filepath.Join(abs, "bin", step)} {
+		if info, err := os.Stat(abs); err == nil && info.IsDir() {
+			if _, err := os.Stat(p); err == nil {
+				abs = p
+			}
+		}
 	}
 	if info, err := os.Stat(abs); err != nil || info.IsDir() {
 		return nil, fmt.Errorf("--bin %s is not a file: build it first (CGO_ENABLED=0 go build -o bin/%s .)", abs, step)

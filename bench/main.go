@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -108,6 +109,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	loadBefore := loadAverage()
 	printHeader(o, env, floor)
 	modes := []mode{{name: "back-to-back"}, {name: fmt.Sprintf("gap %s", o.gap), gap: o.gap}}
 	results := make([][]summary, len(modes))
@@ -147,7 +149,9 @@ func run(o options) error {
 			}
 			file = filepath.Join(root, file)
 		}
-		if err := writePlot(file, modes, results, layerResults, time.Now()); err != nil {
+		caption := fmt.Sprintf("go run ./bench -n %d; %d CPUs, cgroup %s, load average %s before, %s after",
+			o.n, runtime.NumCPU(), cgroupMode(), strings.Fields(loadBefore)[0], strings.Fields(loadAverage())[0])
+		if err := writePlot(file, caption, modes, results, layerResults, time.Now()); err != nil {
 			return err
 		}
 		fmt.Printf("plot: %s\n", file)

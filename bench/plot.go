@@ -24,8 +24,9 @@ const (
 	marginX    = 20
 )
 
-// writePlot writes the SVG to file.
-func writePlot(file string, modes []mode, results [][]summary, layers []summary, when time.Time) error {
+// writePlot writes the SVG to file; caption says how and where it was
+// measured.
+func writePlot(file, caption string, modes []mode, results [][]summary, layers []summary, when time.Time) error {
 	var b bytes.Buffer
 	y := 0.0
 	body := &bytes.Buffer{}
@@ -35,7 +36,7 @@ func writePlot(file string, modes []mode, results [][]summary, layers []summary,
 	y += 28
 	text(marginX, y, "start", `font-size="16" font-weight="bold"`, "box start-up: run --rm IMAGE /bin/true, next to crun and runc")
 	y += 18
-	text(marginX, y, "start", `font-size="11" fill="#555"`, fmt.Sprintf("go run ./bench, %s; bar: median, whisker: 90th percentile", when.UTC().Format("2006-01-02 15:04 MST")))
+	text(marginX, y, "start", `font-size="11" fill="#555"`, fmt.Sprintf("%s, %s; bar: median, whisker: 90th percentile", caption, when.UTC().Format("2006-01-02 15:04 MST")))
 	y += 14
 
 	// Bars: one group per mode, all on one scale.

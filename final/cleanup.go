@@ -130,6 +130,12 @@ func sweepOrphanRoots(g *cli, store *state.Store) ([]string, error) {
 		if err != nil {
 			return lines, err
 		}
+		if mounted && r.Owner() == "" {
+			// Made by a runtime older than owner files: it may be the live
+			// container of another state dir, so it is not ours to kill.
+			narrate.Explain(narrate.Layers, "Leave %s: it is mounted and names no state dir, so it may be another state dir's container.", r.Dir())
+			continue
+		}
 		if mounted {
 			killed, err := killRootedIn(r.Rootfs())
 			if err != nil {

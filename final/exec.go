@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -231,7 +230,7 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 	narrate.Explain(narrate.User, "The container has a user namespace, which a multithreaded Go program cannot join: ask its init to start the command instead.")
 	conn, err := sys.DialUnix(filepath.Join(c.Dir(), execSocket))
 	if err != nil {
-		return 0, err
+		return 0, initGone{err}
 	}
 	defer conn.Close()
 	req := initproc.ExecRequest{Path: path, Argv: argv, Env: env, Dir: dir, TTY: e.TTY, Size: sys.Winsize{Rows: 24, Cols: 80}, User: user}
@@ -257,7 +256,7 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 		return 0, err
 	}
 	if err := sys.SendFds(conn, string(b), fds...); err != nil {
-		return 0, err
+		return 0, initGone{err}
 	}
 	var relay *pty.Relay
 	defer func() {
@@ -274,7 +273,7 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 	for {
 		ev, files, err := initproc.ReadEvent(conn)
 		if err != nil {
-			return 0, fmt.Errorf("exec in %s: %w", c.Name, err)
+			return 0, initGone{fmt.Errorf("exec in %s: %w", c.Name, err)}
 		}
 		switch {
 		case len(files) == 1: // the terminal's master side
@@ -306,8 +305,8 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 // exits): exec raced stop, and "broken pipe" would not tell you that.
 func stoppedMeanwhile(c *state.Container, err error) error {
 	wait := 0 // ms
-	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ENOENT) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	var gone initGone
+	if errors.As(err, &gone) || errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ESRCH) {
 		wait = 1000 // the signs of an init on its way out
 	}
 	if pidfd, openErr := sys.PidfdOpen(c.Pid); openErr == nil {
@@ -319,6 +318,13 @@ func stoppedMeanwhile(c *state.Container, err error) error {
 	}
 	return fmt.Errorf("container %s stopped (its init exited) while exec was starting or running the command", c.Name)
 }
+
+// initGone is a failure to talk to the container's init over exec.sock,
+// which its exit causes; it reads as the error it wraps.
+type initGone struct{ err error }
+
+func (e initGone) Error() string { return e.err.Error() }
+func (e initGone) Unwrap() error { return e.err }
 
 // firstNonEmpty is the first of ss that is not empty.
 func firstNonEmpty(ss ...string) string {

@@ -33,7 +33,9 @@ var unnarrated = []unnarratedCall{
 		}},
 	{"all", "ioctl reads of a terminal (TCGETS, TIOCGWINSZ, TIOCGPTN, TIOCGPGRP)", "reads: they change nothing (is it a terminal? which size?)",
 		func(c sysCall, _ *traceContext) bool { return c.name == "ioctl" && isTerminalRead(c) }},
-	{"all", "socket, bind and sendto of a NETLINK_ROUTE socket that only dumps (NLM_F_DUMP)", "reads: listing links, addresses or routes changes nothing",
+	{"all", "a call still waiting when its process was killed (box's init waiting in accept4 for a box exec that never came)", "it never returned: there is no result to print",
+		func(c sysCall, _ *traceContext) bool { return c.result == "?" && c.name != "execve" }},
+	{"all", "socket, bind and sendto of a NETLINK_ROUTE socket whose first request is a read (RTM_GET*, or NLM_F_DUMP)", "reads: looking up or listing links, addresses or routes changes nothing",
 		func(c sysCall, ctx *traceContext) bool { return ctx.isDumpSocket(c) }},
 }
 
@@ -89,6 +91,9 @@ func isTerminal(path string) bool {
 
 func (ctx *traceContext) isDumpSocket(c sysCall) bool { return ctx.dumpCalls[c.start] }
 
+// netlinkGet matches a request of type RTM_GET*: a read of one object.
+var netlinkGet = regexp.MustCompile(`nlmsg_type=(RTM_GET[A-Z]+|0x12|0x16|0x1a)\b`)
+
 // isDump tells whether a netlink message asks for a dump (NLM_F_DUMP is
 // NLM_F_ROOT|NLM_F_MATCH, 0x300, which strace may print as a number).
 func isDump(msg string) bool {
@@ -99,17 +104,18 @@ func isDump(msg string) bool {
 // findDumpSockets marks the socket, bind and sendto calls of each netlink
 // socket whose first message is a dump: Go's syscall.NetlinkRIB, which
 // net.Interfaces uses, and the runtime's own listings.
-func (ctx *traceContext) findDumpSockets(calls []sysCall) {
+func (ctx *traceContext) findDumpSockets(calls []sysCall, group []int) {
 	type key struct {
 		pid int
 		fd  string
 	}
 	opened := map[key][]int{}
-	for _, c := range calls {
+	for i, c := range calls {
+		c.pid = group[i] // the threads of a process share its descriptors
 		switch c.name {
 		case "socket":
 			if len(c.args) > 0 && c.args[0] == "AF_NETLINK" {
-				fd, _ := splitFD(c.result)
+				fd := normalizeResult(c.result)
 				opened[key{c.pid, fd}] = []int{c.start}
 			}
 		case "bind":
@@ -122,7 +128,7 @@ func (ctx *traceContext) findDumpSockets(calls []sysCall) {
 			if !strings.HasPrefix(ann, "NETLINK") || len(c.args) < 2 {
 				continue
 			}
-			if isDump(c.args[1]) {
+			if isDump(c.args[1]) || netlinkGet.MatchString(c.args[1]) {
 				ctx.dumpCalls[c.start] = true
 				for _, i := range opened[key{c.pid, fd}] {
 					ctx.dumpCalls[i] = true
@@ -386,7 +392,17 @@ func callKey(name string, args []string, result, line string) string {
 		if result == "" {
 			result = "0"
 		}
+	case "prctl":
+		// strace prints only the arguments an option uses; C passes zeros.
+		for len(args) > 2 && args[len(args)-1] == "0" {
+			args = args[:len(args)-1]
+		}
+	case "sendmsg", "sendto", "recvmsg":
+		args = args[:1] // the message: compared for netlink only, by its type
 	case "ioctl":
+		if i := strings.LastIndex(at(1), " or "); i >= 0 {
+			args[1] = args[1][i+4:] // strace: "SNDCTL_TMR_START or TCSETS"
+		}
 		if strings.HasPrefix(at(2), "{") {
 			args = args[:2] // a struct: its fields are printed differently
 		}
@@ -476,9 +492,14 @@ func normalizeArg(a string) string {
 		return structPointer.ReplaceAllString(a, "=<pointer>")
 	case a == "~0U": // how C writes the largest unsigned int; strace prints the number
 		return "4294967295"
-	case hexPointer.MatchString(a):
+	case hexPointer.MatchString(a) || a == "buf":
+		// narration writes "buf" for an address the kernel fills in
 		return "<pointer>"
 	case a != "NULL" && flagSet.MatchString(a):
+		// O_RDONLY is 0: strace names it, C may leave it out.
+		if strings.Contains(a, "|") {
+			a = strings.Replace(strings.Replace(a, "O_RDONLY|", "", 1), "|O_RDONLY", "", 1)
+		}
 		return sortFlags(a)
 	}
 	return a
@@ -487,6 +508,9 @@ func normalizeArg(a string) string {
 // normalizeResult keeps what both sides print the same way: a value, or
 // "-1 ERRNO" without the message, and no fd annotation.
 func normalizeResult(r string) string {
+	if m := annotatedNumber.FindStringSubmatch(r); m != nil {
+		return m[1]
+	}
 	fields := strings.Fields(r)
 	if len(fields) >= 2 && fields[0] == "-1" {
 		return "-1 " + fields[1]
@@ -497,6 +521,9 @@ func normalizeResult(r string) string {
 	}
 	return r
 }
+
+// annotatedNumber is a result with strace's <fd annotation>.
+var annotatedNumber = regexp.MustCompile(`^(-?\d+)<`)
 
 // narratedLine is one whole line of narration, from one process.
 type narratedLine struct {
@@ -523,7 +550,11 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 		if !isClone(c) {
 			continue
 		}
-		if pid, err := strconv.Atoi(normalizeResult(c.result)); err == nil && pid > 0 {
+		pid, err := strconv.Atoi(normalizeResult(c.result))
+		if c.hostPid > 0 {
+			pid = c.hostPid
+		}
+		if err == nil && pid > 0 {
 			births[pid] = birth{c.pid, strings.Contains(c.argString(), "CLONE_THREAD")}
 		}
 	}
@@ -565,10 +596,14 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 			continue
 		}
 		fd, path := splitFD(c.args[0])
-		if fd == "1" || path != opts.stderrPath || strings.HasPrefix(c.result, "-1") {
-			continue
+		n, err := strconv.Atoi(normalizeResult(c.result))
+		if fd == "1" || path != opts.stderrPath || err != nil || n < 0 {
+			continue // not narration, or a write that failed or was restarted
 		}
 		data, _ := unquoteC(c.args[1])
+		if n < len(data) {
+			data = data[:n]
+		}
 		for data != "" {
 			l := buf[g]
 			if l == nil {
@@ -594,7 +629,7 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 	gt := groupTrace(pt, opts)
 	ctx := &traceContext{opts: opts, dumpCalls: map[int]bool{}, pivoted: map[int]bool{}}
-	ctx.findDumpSockets(gt.calls)
+	ctx.findDumpSockets(gt.calls, gt.group)
 	var rep narrationReport
 	traced := map[int][]*tracedEntry{}
 	narrated := map[int][]narratedEntry{}
@@ -636,7 +671,7 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 			if !checked[name] && name != "netlink" && !strings.HasPrefix(k, "unparsed") {
 				continue // a call strace was not asked to show (statfs, poll)
 			}
-			narrated[l.group] = append(narrated[l.group], narratedEntry{k, l})
+			narrated[l.group] = append(narrated[l.group], narratedEntry{k, l, strings.Contains(l.text, "every thread")})
 			rep.narrated++
 		}
 	}
@@ -651,48 +686,80 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 	}
 	sort.Ints(groups)
 	for _, g := range groups {
-		ts := traced[g]
-		p := 0
-		for _, n := range narrated[g] {
-			found := -1
-			for j := p; j < len(ts); j++ {
-				if !ts[j].matched && sameKey(ts[j].key, n.key) {
-					found = j
-					break
-				}
-			}
-			if found < 0 {
-				where := "narrated, but not made so (same name: " + closest(ts, n.key) + ")"
-				for j := 0; j < p; j++ {
-					if !ts[j].matched && sameKey(ts[j].key, n.key) {
-						where = "narrated out of order: made before the call narrated above it"
-						ts[j].matched = true
-						break
-					}
-				}
-				rep.mismatches = append(rep.mismatches, fmt.Sprintf("%s: %s", where, n.key))
-				continue
-			}
-			t := ts[found]
-			t.matched = true
-			for j := p; j < found; j++ {
-				if ts[j].required && !ts[j].matched {
-					rep.mismatches = append(rep.mismatches, "made, not narrated: "+ts[j].key)
-					ts[j].matched = true
-				}
-			}
-			p = found + 1
-			if t.call.name != "execve" && t.call.result != "?" && n.line.end < t.call.end {
-				rep.mismatches = append(rep.mismatches, "printed before the call returned: "+n.key)
-			}
-		}
-		for _, t := range ts[p:] {
-			if t.required && !t.matched {
-				rep.mismatches = append(rep.mismatches, "made, not narrated: "+t.key)
+		rep.mismatches = append(rep.mismatches, alignGroup(traced[g], narrated[g])...)
+	}
+	return rep
+}
+
+// alignGroup matches one process's narrated calls with the calls it made,
+// in order: the longest common subsequence of the two lists of keys, so one
+// stray call cannot push the rest out of step. What is left over are the
+// mismatches: a narrated call made elsewhere in the order is out of order;
+// one not made at all is named with the calls of the same name left.
+func alignGroup(ts []*tracedEntry, ns []narratedEntry) []string {
+	n, m := len(ns), len(ts)
+	// lcs[i][j] is the longest match of ns[i:] and ts[j:].
+	lcs := make([][]int32, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			switch {
+			case ns[i].key == ts[j].key:
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			case lcs[i+1][j] >= lcs[i][j+1]:
+				lcs[i][j] = lcs[i+1][j]
+			default:
+				lcs[i][j] = lcs[i][j+1]
 			}
 		}
 	}
-	return rep
+	var bad []string
+	var unmatched []narratedEntry
+	i, j := 0, 0
+	for i < n && j < m {
+		switch {
+		case ns[i].key == ts[j].key:
+			ts[j].matched = true
+			if ts[j].call.name != "execve" && ts[j].call.result != "?" && ns[i].line.end < ts[j].call.end {
+				bad = append(bad, "printed before the call returned: "+ns[i].key)
+			}
+			i, j = i+1, j+1
+		case lcs[i+1][j] >= lcs[i][j+1]:
+			unmatched = append(unmatched, ns[i])
+			i++
+		default:
+			j++
+		}
+	}
+	unmatched = append(unmatched, ns[i:]...)
+	for _, e := range ns {
+		if e.everyThread {
+			for _, t := range ts {
+				if t.key == e.key {
+					t.matched = true
+				}
+			}
+		}
+	}
+	for _, u := range unmatched {
+		where := "narrated, but not made so (same name: " + closest(ts, u.key) + ")"
+		for _, t := range ts {
+			if !t.matched && t.key == u.key {
+				where = "narrated out of order"
+				t.matched = true
+				break
+			}
+		}
+		bad = append(bad, where+": "+u.key)
+	}
+	for _, t := range ts {
+		if t.required && !t.matched {
+			bad = append(bad, "made, not narrated: "+t.key)
+		}
+	}
+	return bad
 }
 
 func splitFDPath(c sysCall) string {
@@ -702,9 +769,6 @@ func splitFDPath(c sysCall) string {
 	_, p := splitFD(c.args[0])
 	return p
 }
-
-// sameKey compares keys; an execve narrated before it was made has no result.
-func sameKey(traced, narrated string) bool { return traced == narrated }
 
 // closest lists the traced calls of the same name, to show what differs.
 func closest(ts []*tracedEntry, key string) string {
@@ -736,6 +800,9 @@ type tracedEntry struct {
 type narratedEntry struct {
 	key  string
 	line narratedLine
+	// everyThread: the line says the call was made on every thread of the
+	// process, so each thread's call of that key is this line's.
+	everyThread bool
 }
 
 // splitLines finds lines of the captured stderr that no process wrote

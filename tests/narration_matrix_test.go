@@ -92,7 +92,7 @@ func TestNarrationMatchesStrace(t *testing.T) {
 // finalTrace runs final with args under strace in env d.
 func finalTrace(t *testing.T, strace string, d fimgDirs, o traceOptions, args ...string) *traced {
 	t.Helper()
-	o.roots = append(o.roots, d.store, d.state)
+	o.roots = append(o.roots, d.store)
 	o.pending = pendingNarration(finalStep, args)
 	return startTraced(t, strace, finalStep, append([]string{"--store", d.store, "--state-dir", d.state, "--explain"}, args...), o)
 }

@@ -72,15 +72,30 @@ func checkNarration(t testing.TB, strace, step string, args []string) narrationR
 }
 
 // pendingNarration says why the narration of step run with args is known
-// not to match strace yet, or "" when it must (issue 11 tracks both).
+// not to match strace yet, or "" when it must. Each entry is a gap issue 11
+// names that is not fixed yet; the test fails once an entry is not needed.
 func pendingNarration(step string, args []string) string {
-	if step == finalStep {
-		return "final: narration fixes pending"
-	}
-	for _, a := range args {
-		if a == "--image" {
-			return "step 07 images: the layer store's files are not narrated yet"
+	has := func(s string) bool {
+		for _, a := range args {
+			if a == s {
+				return true
+			}
 		}
+		return false
+	}
+	switch {
+	case step != finalStep && has("--image"):
+		return "step 07 images: the layer store's files (copies for the user namespace, container dirs) are not narrated yet"
+	case step != finalStep:
+		return ""
+	case has("build"):
+		return "box build: the layer store's files and each build step's container are not narrated yet"
+	case has("-d"):
+		return "box run -d: the monitor narrates to /dev/null once the container runs (its cgroup removal, what the init does for box exec)"
+	case has("-p"):
+		return "box run -p: the port proxy's goroutines narrate concurrently with the rest, which the per-process order check does not model yet"
+	case has("run") && !has("--rootfs"):
+		return "box run IMAGE: the layer store's files (copies for the user namespace, container dirs) are not narrated yet"
 	}
 	return ""
 }
@@ -105,7 +120,7 @@ func startTraced(t testing.TB, strace, step string, args []string, o traceOption
 	dir := t.TempDir()
 	o.binary = binary(t, step)
 	tr := &traced{t: t, traceFile: filepath.Join(dir, "strace.out"), opts: o, label: step + " " + strings.Join(args, " ")}
-	sargs := []string{"-f", "-qq", "-yy", "-s", "65536", "-e", "signal=none",
+	sargs := []string{"-f", "-qq", "-yy", "--pidns-translation", "-s", "65536", "-e", "signal=none",
 		"-e", "trace=" + strings.Join(checkedFamilies, ","), "-o", tr.traceFile, binary(t, step)}
 	tr.release = hostMounts.share(t)
 	tr.cmd = exec.Command(strace, append(sargs, args...)...)
@@ -188,7 +203,7 @@ func (tr *traced) wait() narrationReport {
 	}
 	switch {
 	case len(rep.mismatches) > 0 && tr.opts.pending != "":
-		t.Logf("PENDING (%s): narration and strace disagree for %s:\n  %s", tr.opts.pending, tr.label, strings.Join(rep.mismatches, "\n  "))
+		t.Logf("PENDING (%s): narration and strace disagree for %s:\n  %s\nstrace: %s", tr.opts.pending, tr.label, strings.Join(rep.mismatches, "\n  "), keepTrace(t, tr.traceFile))
 	case tr.opts.pending != "":
 		t.Errorf("%s: narration agrees with strace now; remove it from pendingNarration", tr.label)
 	case len(rep.mismatches) > 0:
@@ -215,6 +230,7 @@ type sysCall struct {
 	name       string
 	args       []string // as strace printed them, fd annotations kept
 	result     string   // "0", "-1 EEXIST", "3</path>", "?"
+	hostPid    int      // a pid result as strace's PID namespace sees it
 	start, end int      // line numbers where it started and returned
 }
 
@@ -224,6 +240,10 @@ type parsedTrace struct {
 }
 
 var straceLine = regexp.MustCompile(`^(\d+)\s+(.*)$`)
+
+// translatedPid is how --pidns-translation shows a pid result from inside
+// a PID namespace: "= 10 /* 32110 in strace's PID NS */".
+var translatedPid = regexp.MustCompile(`= -?\d+ /\* (\d+) in strace's PID NS \*/\s*$`)
 
 // parseTrace reads strace -f -o output, joining each call that another
 // process interrupted ("<unfinished ...>") with its "<... resumed>" end.
@@ -262,6 +282,9 @@ func parseTrace(trace string) parsedTrace {
 			continue
 		}
 		c.pid, c.start, c.end = pid, start, i
+		if m := translatedPid.FindStringSubmatch(rest); m != nil {
+			c.hostPid, _ = strconv.Atoi(m[1])
+		}
 		pt.calls = append(pt.calls, c)
 	}
 	sort.SliceStable(pt.calls, func(a, b int) bool { return pt.calls[a].start < pt.calls[b].start })
@@ -289,7 +312,8 @@ func parseCall(s string) (sysCall, bool) {
 			if end := strings.Index(s[i:], "*/"); end > 0 {
 				i += end + 1
 			}
-		case ch == '<' && i > 0 && (isDigit(s[i-1]) || strings.HasSuffix(s[:i], "AT_FDCWD")):
+		case ch == '<' && i > 0 && (isDigit(s[i-1]) || strings.HasSuffix(s[:i], "AT_FDCWD")) && (i+1 == len(s) || s[i+1] != '<'):
+			// An fd's annotation, not a shift (1<<CAP_CHOWN).
 			i = annotationEnd(s, i)
 		case ch == '(' || ch == '[' || ch == '{':
 			depth++
@@ -323,9 +347,15 @@ func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 // annotationEnd finds the '>' closing strace's <...> after an fd; "->"
 // inside (a socket's two ends) does not close it.
 func annotationEnd(s string, i int) int {
-	for j := i + 1; j < len(s); j++ {
-		if s[j] == '>' && s[j-1] != '-' {
-			return j
+	depth := 0
+	for j := i; j < len(s); j++ {
+		switch {
+		case s[j] == '<':
+			depth++ // a terminal's is nested: </dev/pts/0<char 136:0>>
+		case s[j] == '>' && s[j-1] != '-':
+			if depth--; depth == 0 {
+				return j
+			}
 		}
 	}
 	return len(s) - 1
@@ -336,10 +366,13 @@ var fdAnnotation = regexp.MustCompile(`^(-?\d+|AT_FDCWD)<(.*)>$`)
 
 func splitFD(a string) (fd, path string) {
 	if m := fdAnnotation.FindStringSubmatch(a); m != nil {
-		return m[1], m[2]
+		return m[1], deviceNumber.ReplaceAllString(m[2], "")
 	}
 	return a, ""
 }
+
+// deviceNumber is what -yy adds after a device's path: <char 136:0>.
+var deviceNumber = regexp.MustCompile(`<(char|block) \d+:\d+>$`)
 
 // cComment matches a C comment, which narration uses for asides.
 var cComment = regexp.MustCompile(`\s*/\*.*?\*/`)
@@ -458,6 +491,9 @@ func TestNarratedKeys(t *testing.T) {
 		{`setns(18 /* /proc/1/ns/net */, CLONE_NEWNET) = 0`, `setns(18<net:[4026532]>, CLONE_NEWNET) = 0`},
 		{`/* child */ execve("/proc/self/exe", ["x", "child"], environ /* 3 vars */) = 0`, `execve("/proc/self/exe", ["x", "child"], 0x7ffc /* 3 vars */) = 0`},
 		{`close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) = 0`, `close_range(3, 4294967295, CLOSE_RANGE_CLOEXEC) = 0`},
+		{`capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=permitted=CAP_CHOWN|CAP_KILL, inheritable=0}) = 0`,
+			`capset({version=_LINUX_CAPABILITY_VERSION_3, pid=0}, {effective=1<<CAP_CHOWN|1<<CAP_KILL, permitted=1<<CAP_CHOWN|1<<CAP_KILL, inheritable=0}) = 0`},
+		{`prctl(PR_SET_DUMPABLE, SUID_DUMP_DISABLE, 0, 0, 0) = 0`, `prctl(PR_SET_DUMPABLE, SUID_DUMP_DISABLE) = 0`},
 		{`RTM_SETLINK {flags=IFF_UP, ifname="lo"} = 0`,
 			`sendto(3<NETLINK:[338757]>, [{nlmsg_len=40, nlmsg_type=0x13 /* NLMSG_??? */, nlmsg_flags=NLM_F_REQUEST|NLM_F_ACK, nlmsg_seq=1, nlmsg_pid=0}, "\x00"], 40, 0, {sa_family=AF_NETLINK, nl_pid=0, nl_groups=00000000}, 12) = 40`},
 	}

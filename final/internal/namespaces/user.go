@@ -8,9 +8,7 @@ import (
 	"strings"
 	"syscall"
 
-	"box/final/internal/narrate"
 	"box/final/internal/state"
-	"box/final/internal/sys"
 )
 
 // DefaultIDMap maps container ids 0..65535 to host ids 100000..165535,
@@ -47,16 +45,11 @@ func SysProcIDMap(m state.IDMap) []syscall.SysProcIDMap {
 	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostID), Size: int(m.Size)}}
 }
 
-// NarrateIDMaps shows what os/exec wrote for the child pid while starting
-// it; the start returned only once the writes succeeded.
-func NarrateIDMaps(pid int, m state.IDMap) {
-	narrate.Explain(narrate.User, "Before the child's execve, os/exec wrote its id maps: root inside is host uid %d, and ids outside the map show as nobody (65534).", m.HostID)
-	text := fmt.Sprintf("%d %d %d\n", 0, m.HostID, m.Size)
-	for _, file := range []string{"uid_map", "gid_map"} {
-		narrate.Call(fmt.Sprintf("write /proc/%d/%s <- %s", pid, file, sys.C(text)))
-		narrate.Result("= 0")
-	}
-}
+// NarrateIDMaps printed what os/exec wrote for the child pid while
+// starting it. sys.StartProcess now prints those writes where they happen,
+// right after the clone and before anything else, so this prints nothing;
+// it stays until its callers are gone.
+func NarrateIDMaps(pid int, m state.IDMap) {}
 
 // CheckReachable fails if root of the user namespace could not reach path:
 // it opens the rootfs and the volumes as host uid m.HostID, without

@@ -117,7 +117,9 @@ func Explain(f Feature, format string, args ...any) {
 }
 
 // Call prints a system call as C before it is made; Result completes the
-// line. The lock is not held in between, as the call may block.
+// line. The lock is not held in between, as the call may block, so another
+// goroutine's or process's line can land inside: the wrappers of package
+// sys print each call whole with Line once it returned instead.
 func Call(call string) {
 	n.Lock()
 	defer n.Unlock()
@@ -156,5 +158,7 @@ func (n *narrator) write(s string, bold bool) {
 		c.Add(color.Bold)
 	}
 	c.EnableColor()
-	c.Fprint(n.out, s)
+	// One write per line, color codes included: another process's
+	// narration cannot land inside it.
+	fmt.Fprint(n.out, c.Sprint(s))
 }

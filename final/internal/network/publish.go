@@ -72,7 +72,7 @@ const dialTimeout = 5 * time.Second
 // no route from the host's other addresses (and ubuntu images have no
 // iptables to add NAT rules with).
 type Publisher struct {
-	listeners []*net.TCPListener
+	listeners []*sys.TCPListener
 	mu        sync.Mutex
 	conns     map[net.Conn]bool // open connections, closed by Close
 	wg        sync.WaitGroup
@@ -102,10 +102,10 @@ func Publish(ports []Port, addr netip.Addr) (*Publisher, error) {
 }
 
 // serve accepts connections on l until it is closed.
-func (p *Publisher) serve(l *net.TCPListener, target netip.AddrPort) {
+func (p *Publisher) serve(l *sys.TCPListener, target netip.AddrPort) {
 	defer p.wg.Done()
 	for {
-		client, err := sys.AcceptTCP(l)
+		client, err := l.Accept()
 		if err != nil {
 			return // closed
 		}

@@ -63,8 +63,9 @@ func call(c string, do func() error) error {
 
 // callValue narrates and makes one system call that returns a value, like
 // a pid or a file descriptor.
+// The line is printed whole once the call returned, in one write, so no
+// other goroutine's or process's narration can split it.
 func callValue(c string, do func() (int, error)) (int, error) {
-	narrate.Call(c)
 	var v int
 	var err error
 	if r := recorder(); r != nil {
@@ -72,7 +73,7 @@ func callValue(c string, do func() (int, error)) (int, error) {
 	} else {
 		v, err = do()
 	}
-	narrate.Result(Result(v, err))
+	narrate.Line(c + " " + Result(v, err))
 	return v, err
 }
 

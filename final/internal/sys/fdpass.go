@@ -30,12 +30,13 @@ func SendFds(sock *os.File, msg string, fds ...int) error {
 	if len(fds) > 0 {
 		c = fmt.Sprintf("sendmsg(%d, {msg=%s, SCM_RIGHTS=%v}, 0)", sock.Fd(), C(msg), fds)
 	}
-	err := call(c, func() error {
+	// The result is the number of bytes of msg sent.
+	_, err := callValue(c, func() (int, error) {
 		var oob []byte
 		if len(fds) > 0 {
 			oob = unix.UnixRights(fds...)
 		}
-		return unix.Sendmsg(int(sock.Fd()), []byte(msg), oob, nil, 0)
+		return unix.SendmsgN(int(sock.Fd()), []byte(msg), oob, nil, 0)
 	})
 	if err != nil {
 		return fmt.Errorf("send descriptors: %w", err)

@@ -10,7 +10,8 @@ import (
 // Lock takes an flock(2) lock on f: exclusive for a writer, shared for a
 // reader; it waits unless nonBlocking, when it fails with EWOULDBLOCK. The
 // kernel drops the lock when the last descriptor closes, so a runtime that
-// is killed never leaves a stale lock. Not narrated: it is bookkeeping.
+// is killed never leaves a stale lock. The call is printed once it
+// returned, with the file's name.
 func Lock(f *os.File, exclusive, nonBlocking bool) error {
 	how := unix.LOCK_SH
 	if exclusive {
@@ -19,16 +20,26 @@ func Lock(f *os.File, exclusive, nonBlocking bool) error {
 	if nonBlocking {
 		how |= unix.LOCK_NB
 	}
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err == unix.EINTR {
-			continue
+	c := fmt.Sprintf("flock(%d /* %s */, %s)", f.Fd(), f.Name(), FlagString(uintptr(how), flockNames))
+	err := call(c, func() error {
+		for {
+			if err := unix.Flock(int(f.Fd()), how); err != unix.EINTR {
+				return err
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("lock %s: %w", f.Name(), err)
-		}
-		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
+	return nil
+}
+
+// flockNames are the operations of flock(2).
+var flockNames = []flagName{
+	{unix.LOCK_SH, "LOCK_SH"},
+	{unix.LOCK_EX, "LOCK_EX"},
+	{unix.LOCK_NB, "LOCK_NB"},
+	{unix.LOCK_UN, "LOCK_UN"},
 }
 
 // Unlock releases a lock taken with Lock.

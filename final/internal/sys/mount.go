@@ -1,8 +1,11 @@
 package sys
 
 import (
+	"errors"
 	"fmt"
 	"os"
+
+	"box/final/internal/narrate"
 
 	"golang.org/x/sys/unix"
 )
@@ -77,15 +80,13 @@ func ChdirUp(n int) error {
 // Mkdir is mkdir(2); an existing directory is fine, as with mkdir -p.
 func Mkdir(path string, mode uint32) error {
 	c := fmt.Sprintf("mkdir(%s, %#o)", C(path), mode)
-	err := call(c, func() error {
-		err := unix.Mkdir(path, mode)
-		if err == unix.EEXIST {
-			if info, statErr := os.Lstat(path); statErr == nil && info.IsDir() {
-				return nil
-			}
+	err := call(c, func() error { return unix.Mkdir(path, mode) })
+	if errors.Is(err, unix.EEXIST) {
+		if info, statErr := os.Lstat(path); statErr == nil && info.IsDir() {
+			narrate.Line("/* a directory already: that will do */")
+			return nil
 		}
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("mkdir %s: %w", path, err)
 	}
@@ -96,15 +97,13 @@ func Mkdir(path string, mode uint32) error {
 // makes regular files too, as a mount point for a bind-mounted file.
 func CreateFile(path string, mode uint32) error {
 	c := fmt.Sprintf("mknod(%s, S_IFREG|%#o, 0)", C(path), mode)
-	err := call(c, func() error {
-		err := unix.Mknod(path, unix.S_IFREG|mode, 0)
-		if err == unix.EEXIST {
-			if info, statErr := os.Lstat(path); statErr == nil && info.Mode().IsRegular() {
-				return nil
-			}
+	err := call(c, func() error { return unix.Mknod(path, unix.S_IFREG|mode, 0) })
+	if errors.Is(err, unix.EEXIST) {
+		if info, statErr := os.Lstat(path); statErr == nil && info.Mode().IsRegular() {
+			narrate.Line("/* a file already: that will do */")
+			return nil
 		}
-		return err
-	})
+	}
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}

@@ -13,32 +13,123 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// StartProcess starts cmd. Go does that with clone(2), adding
-// CLONE_VM|CLONE_VFORK to fork fast, and with our namespace flags; then,
-// in the child, what SysProcAttr asks (setsid, TIOCSCTTY, chdir) and
-// execve(2). inChild says that part in words for the narration.
+// StartProcess starts cmd. Go does that with clone(2), with our namespace
+// flags and CLONE_PIDFD, which we ask for so that the flags are the same
+// whichever Go built us (os/exec asks for one itself from Go 1.23); Go adds
+// CLONE_VM|CLONE_VFORK to fork fast, except with CLONE_NEWUSER, where the
+// child must wait for its id maps. The clone is printed whole once it
+// returned, then what happened before the child's execve, in order: the id
+// maps os/exec wrote from here, and the calls the child made for
+// SysProcAttr (syscall/exec_linux.go). Each of those succeeded, or Start
+// would have failed. inChild is no longer printed: the calls come from
+// cmd itself.
 func StartProcess(cmd *exec.Cmd, inChild string) (int, error) {
-	flags := uintptr(unix.SIGCHLD)
-	if cmd.SysProcAttr != nil {
-		flags |= cmd.SysProcAttr.Cloneflags
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	c := fmt.Sprintf("clone(flags=%s /* Go adds CLONE_VM|CLONE_VFORK */)", CloneFlagString(flags))
-	if a := cmd.SysProcAttr; a != nil && a.UseCgroupFD {
-		c = fmt.Sprintf("clone3({flags=%s|CLONE_INTO_CGROUP, exit_signal=SIGCHLD, cgroup=%d} /* Go adds CLONE_VM|CLONE_VFORK */)", CloneFlagString(flags&^0xff), a.CgroupFD)
+	a := cmd.SysProcAttr
+	flags := uintptr(unix.SIGCHLD|unix.CLONE_PIDFD) | a.Cloneflags
+	note := " /* Go adds CLONE_VM|CLONE_VFORK */"
+	if flags&unix.CLONE_NEWUSER != 0 {
+		note = ""
 	}
-	if inChild != "" {
-		c += " /* child: " + inChild + " */"
+	c := fmt.Sprintf("clone(flags=%s%s)", CloneFlagString(flags), note)
+	if a.UseCgroupFD {
+		c = fmt.Sprintf("clone3({flags=%s|CLONE_INTO_CGROUP, exit_signal=SIGCHLD, cgroup=%d}%s, 88)", CloneFlagString(flags&^0xff), a.CgroupFD, note)
 	}
-	pid, err := callValue(c, func() (int, error) {
-		if err := cmd.Start(); err != nil {
-			return 0, err
-		}
-		return cmd.Process.Pid, nil
-	})
+	var pid int
+	var err error
+	if r := recorder(); r != nil {
+		pid, err = r.Record(c)
+	} else {
+		pid, err = startWithPidfd(cmd)
+	}
+	narrate.Line(c + " " + Result(pid, err))
 	if err != nil {
 		return 0, fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
+	narrateChildSetup(cmd, pid)
 	return pid, nil
+}
+
+// startWithPidfd starts cmd asking for a pidfd, and closes it: os/exec
+// keeps its own.
+func startWithPidfd(cmd *exec.Cmd) (int, error) {
+	pidfd := -1
+	cmd.SysProcAttr.PidFD = &pidfd
+	err := cmd.Start()
+	cmd.SysProcAttr.PidFD = nil
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return cmd.Process.Pid, nil
+}
+
+// narrateChildSetup prints what happened between the clone that started
+// cmd as pid and the child's execve, in the order it happened.
+func narrateChildSetup(cmd *exec.Cmd, pid int) {
+	a := cmd.SysProcAttr
+	if len(a.UidMappings) > 0 {
+		narrate.Explain(narrate.User, "Between clone and the child's execve, os/exec wrote its id maps: root inside is host uid %d, and ids outside the map show as nobody (65534).", a.UidMappings[0].HostID)
+		setgroups := "deny"
+		if a.GidMappingsEnableSetgroups {
+			setgroups = "allow"
+		}
+		narrate.Line(fmt.Sprintf("write /proc/%d/uid_map <- %s = 0", pid, C(idMapText(a.UidMappings))))
+		narrate.Line(fmt.Sprintf("write /proc/%d/setgroups <- %s = 0", pid, C(setgroups)))
+		narrate.Line(fmt.Sprintf("write /proc/%d/gid_map <- %s = 0", pid, C(idMapText(a.GidMappings))))
+	}
+	child := func(format string, args ...any) { narrate.Line("/* child */ " + fmt.Sprintf(format, args...)) }
+	if a.Setsid {
+		child("setsid() = %d", pid)
+	}
+	if cr := a.Credential; cr != nil {
+		if !cr.NoSetGroups && !(a.GidMappings != nil && !a.GidMappingsEnableSetgroups && len(cr.Groups) == 0) {
+			groups := "NULL"
+			if len(cr.Groups) > 0 {
+				names := make([]string, len(cr.Groups))
+				for i, g := range cr.Groups {
+					names[i] = strconv.Itoa(int(g))
+				}
+				groups = "[" + strings.Join(names, ", ") + "]"
+			}
+			child("setgroups(%d, %s) = 0", len(cr.Groups), groups)
+		}
+		child("setgid(%d) = 0", cr.Gid)
+		child("setuid(%d) = 0", cr.Uid)
+	}
+	if cmd.Dir != "" {
+		child("chdir(%s) = 0", C(cmd.Dir))
+	}
+	if a.Pdeathsig != 0 {
+		sig := unix.SignalName(a.Pdeathsig)
+		child("prctl(PR_SET_PDEATHSIG, %s) = 0", sig)
+		if a.Cloneflags&unix.CLONE_NEWPID != 0 {
+			// Go then signals itself if getppid() changed, taking the parent
+			// for dead; across a PID namespace getppid() is 0.
+			child("kill(1, %s) = 0 /* getppid() is 0 across a PID namespace: Go takes the parent for dead; PID 1 ignores it */", sig)
+		}
+	}
+	if a.Setctty {
+		child("ioctl(%d, TIOCSCTTY, 1) = 0", a.Ctty)
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	child("execve(%s, %s, environ /* %d vars */) = 0", C(cmd.Path), cArgv(cmd.Args), len(env))
+}
+
+// idMapText is a map as os/exec writes it: "inside outside count" lines.
+func idMapText(maps []syscall.SysProcIDMap) string {
+	var b strings.Builder
+	for _, m := range maps {
+		fmt.Fprintf(&b, "%d %d %d\n", m.ContainerID, m.HostID, m.Size)
+	}
+	return b.String()
 }
 
 // Execve replaces this process with path. On success it never returns, so
@@ -114,12 +205,13 @@ func Close(fd int) error {
 	return unix.Close(fd)
 }
 
-// Dup2 makes newfd a copy of oldfd, as the shell's "n>&m" does.
+// Dup2 makes newfd a copy of oldfd, as the shell's "n>&m" does, with
+// dup3(2) (arm64 has no dup2).
 func Dup2(oldfd, newfd int) error {
 	if oldfd == newfd {
 		return nil
 	}
-	err := call(fmt.Sprintf("dup2(%d, %d)", oldfd, newfd), func() error { return unix.Dup3(oldfd, newfd, 0) })
+	err := call(fmt.Sprintf("dup3(%d, %d, 0)", oldfd, newfd), func() error { return unix.Dup3(oldfd, newfd, 0) })
 	if err != nil {
 		return fmt.Errorf("dup2 %d to %d: %w", oldfd, newfd, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,10 +20,18 @@ func sockaddr(addr netip.AddrPort) string {
 	return fmt.Sprintf("{sa_family=AF_INET, sin_port=htons(%d), sin_addr=inet_addr(%q)}", addr.Port(), addr.Addr().String())
 }
 
+// TCPListener is a listening TCP socket whose accept4(2) calls are made,
+// and narrated, here: each blocks until a connection comes, and is printed
+// whole once it returned.
+type TCPListener struct {
+	fd   int
+	addr netip.AddrPort
+	once sync.Once
+}
+
 // ListenTCP opens a TCP listening socket on addr (IPv4) with socket(2),
-// setsockopt(2) SO_REUSEADDR, bind(2) and listen(2), each narrated, and
-// hands it to Go's net package, which accepts from it.
-func ListenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+// setsockopt(2) SO_REUSEADDR, bind(2) and listen(2), each narrated.
+func ListenTCP(addr netip.AddrPort) (*TCPListener, error) {
 	if !addr.Addr().Is4() {
 		return nil, fmt.Errorf("listen on %s: only IPv4 addresses", addr)
 	}
@@ -35,75 +44,126 @@ func ListenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 	if recorder() != nil {
 		return nil, fmt.Errorf("listen on %s: not with a Recorder", addr)
 	}
-	f := os.NewFile(uintptr(fd), "tcp:"+addr.String())
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
+	fail := func(err error) (*TCPListener, error) {
+		unix.Close(fd)
+		return nil, err
+	}
 	c := fmt.Sprintf("setsockopt(%d, SOL_SOCKET, SO_REUSEADDR, [1], 4)", fd)
 	if err := call(c, func() error { return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) }); err != nil {
-		return nil, fmt.Errorf("%s: %w", c, err)
+		return fail(fmt.Errorf("%s: %w", c, err))
 	}
 	sa := &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
 	c = fmt.Sprintf("bind(%d, %s, 16)", fd, sockaddr(addr))
 	if err := call(c, func() error { return unix.Bind(fd, sa) }); err != nil {
-		return nil, fmt.Errorf("bind %s: %w", addr, err)
+		return fail(fmt.Errorf("bind %s: %w", addr, err))
 	}
 	c = fmt.Sprintf("listen(%d, %d)", fd, unix.SOMAXCONN)
 	if err := call(c, func() error { return unix.Listen(fd, unix.SOMAXCONN) }); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return fail(fmt.Errorf("listen on %s: %w", addr, err))
 	}
-	// Go's net package takes a copy of the descriptor to accept from.
-	l, err := net.FileListener(f)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	tl := l.(*net.TCPListener)
-	narrate.Line(fmt.Sprintf("fcntl(%d, F_DUPFD_CLOEXEC, 0) /* Go's net.FileListener */ = %d", fd, fdOf(tl)))
-	err = f.Close()
-	f = nil
-	narrate.Line(fmt.Sprintf("close(%d) %s", fd, Result(0, err)))
-	return tl, nil
+	return &TCPListener{fd: fd, addr: addr}, nil
 }
 
-// DialTCP connects to addr, through Go's net package (socket(2), then a
-// non-blocking connect(2) it waits on), narrated as the one connect once
-// it returned: connections are made while the container runs, and their
-// lines must not split another's.
-func DialTCP(addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
-	conn, err := net.DialTimeout("tcp4", addr.String(), timeout)
-	fd := 0
-	if err == nil {
-		fd = fdOf(conn.(*net.TCPConn))
+// Accept waits for the next connection with a blocking accept4(2), on a
+// thread of its own, and hands it to Go's net package.
+func (l *TCPListener) Accept() (*net.TCPConn, error) {
+	for {
+		nfd, sa, err := unix.Accept4(l.fd, unix.SOCK_CLOEXEC)
+		if err == unix.EINTR || err == unix.ECONNABORTED {
+			continue
+		}
+		if err != nil {
+			// EINVAL once Close shut the socket down.
+			narrate.Line(fmt.Sprintf("accept4(%d, buf, [112], SOCK_CLOEXEC) %s", l.fd, Result(-1, err)))
+			return nil, fmt.Errorf("accept on %s: %w", l.addr, err)
+		}
+		peer := "buf"
+		if in, ok := sa.(*unix.SockaddrInet4); ok {
+			peer = sockaddr(netip.AddrPortFrom(netip.AddrFrom4(in.Addr), uint16(in.Port)))
+		}
+		// Go passes room for any address (112 bytes); the kernel says how
+		// much it filled in.
+		narrate.Line(fmt.Sprintf("accept4(%d, %s, [112 => 16], SOCK_CLOEXEC) = %d", l.fd, peer, nfd))
+		return fileConn(nfd, "accepted from "+l.addr.String())
 	}
-	narrate.Line(fmt.Sprintf("connect(socket(AF_INET, SOCK_STREAM, IPPROTO_TCP), %s, 16) /* Go's net.Dial */ %s", sockaddr(addr), Result(fd, errnoOf(err))))
+}
+
+// Close stops the listener: shutdown(2) wakes an accept4 that waits.
+func (l *TCPListener) Close() {
+	l.once.Do(func() {
+		_ = unix.Shutdown(l.fd, unix.SHUT_RDWR)
+		unix.Close(l.fd)
+	})
+}
+
+// fileConn hands a connected socket to Go's net package, which takes a
+// copy of the descriptor; the original is closed.
+func fileConn(fd int, name string) (*net.TCPConn, error) {
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	conn, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	tc := conn.(*net.TCPConn)
+	narrate.Line(fmt.Sprintf("fcntl(%d, F_DUPFD_CLOEXEC, 0) /* Go's net.FileConn */ = %d", fd, fdOf(tc)))
+	return tc, nil
+}
+
+// DialTCP connects to addr: a non-blocking connect(2), which returns
+// EINPROGRESS at once, then poll(2) until the connection is made or
+// timeout passes, and the outcome read with getsockopt(SO_ERROR).
+func DialTCP(addr netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
+	if recorder() != nil {
+		return nil, fmt.Errorf("connect to %s: not with a Recorder", addr)
+	}
+	fd, err := callValue("socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_TCP)", func() (int, error) {
+		return unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.IPPROTO_TCP)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return conn.(*net.TCPConn), nil
-}
-
-// errnoOf digs the errno out of a net error, for the narration.
-func errnoOf(err error) error {
-	var errno unix.Errno
-	if errors.As(err, &errno) {
-		return errno
+	fail := func(err error) (*net.TCPConn, error) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return err
-}
-
-// AcceptTCP waits for a connection on l with Go's Accept (accept4(2)),
-// and narrates the call once it returned, with the peer's address.
-func AcceptTCP(l *net.TCPListener) (*net.TCPConn, error) {
-	conn, err := l.AcceptTCP()
+	sa := &unix.SockaddrInet4{Port: int(addr.Port()), Addr: addr.Addr().As4()}
+	err = call(fmt.Sprintf("connect(%d, %s, 16)", fd, sockaddr(addr)), func() error { return unix.Connect(fd, sa) })
+	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		return fail(err)
+	}
 	if err != nil {
-		return nil, err
+		ms := int(timeout / time.Millisecond)
+		n, err := callValue(fmt.Sprintf("poll([{fd=%d, events=POLLOUT}], 1, %d)", fd, ms), func() (int, error) {
+			for {
+				n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, ms)
+				if err != unix.EINTR {
+					return n, err
+				}
+			}
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if n == 0 {
+			return fail(unix.ETIMEDOUT)
+		}
+		soErr := 0
+		c := fmt.Sprintf("getsockopt(%d, SOL_SOCKET, SO_ERROR, [0], [4])", fd)
+		err = call(c, func() error {
+			var err error
+			soErr, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			return err
+		})
+		if err != nil {
+			return fail(err)
+		}
+		if soErr != 0 {
+			narrate.Line(fmt.Sprintf("/* the connection failed: SO_ERROR is %s */", unix.ErrnoName(unix.Errno(soErr))))
+			return fail(unix.Errno(soErr))
+		}
 	}
-	peer := conn.RemoteAddr().(*net.TCPAddr).AddrPort()
-	c := fmt.Sprintf("accept4(%d, %s, [16], SOCK_CLOEXEC|SOCK_NONBLOCK) /* Go's Accept */", fdOf(l), sockaddr(netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())))
-	narrate.Line(c + " " + Result(fdOf(conn), nil))
-	return conn, nil
+	return fileConn(fd, "connection to "+addr.String())
 }
 
 // fdOf is the descriptor under a Go socket, for the narration.

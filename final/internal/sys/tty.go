@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"box/final/internal/narrate"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -41,15 +43,13 @@ func Unlockpt(master *os.File) error {
 
 // PtsNumber is N in /dev/pts/N for master, as ptsname(3) finds it.
 func PtsNumber(master *os.File) (int, error) {
-	c := fmt.Sprintf("ioctl(%d, TIOCGPTN)", master.Fd())
-	n, err := callValue(c, func() (int, error) {
-		n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-		return int(n), err
-	})
+	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
+	// Printed once made, as strace does, with what the kernel filled in.
+	narrate.Line(fmt.Sprintf("ioctl(%d, TIOCGPTN, [%d]) %s", master.Fd(), n, Result(0, err)))
 	if err != nil {
 		return 0, fmt.Errorf("pty number: %w", err)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // OpenPts opens a pseudo-terminal's slave side. O_NOCTTY: the opener

@@ -23,29 +23,36 @@ func ListenUnix(path string) (*os.File, error) {
 	}
 	defer dir.Close()
 	short := "/proc/self/fd/" + strconv.Itoa(int(dir.Fd())) + "/" + filepath.Base(path)
-	var fd int
-	c := fmt.Sprintf("socket(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0); bind(%s); listen(8)", C(path))
-	_, err = callValue(c, func() (int, error) {
-		var err error
-		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
-			return 0, err
-		}
-		err = unix.Bind(fd, &unix.SockaddrUnix{Name: short})
-		if err == nil {
-			err = unix.Chmod(short, 0o600) // only root may ask the init to run something
-		}
-		if err == nil {
-			err = unix.Listen(fd, 8)
-		}
-		if err != nil {
-			unix.Close(fd)
-		}
-		return fd, err
-	})
+	fd, err := unixSocket()
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
+	c := fmt.Sprintf("bind(%d, %s, %d) /* %s */", fd, unixAddr(short), 2+len(short)+1, path)
+	err = call(c, func() error { return unix.Bind(fd, &unix.SockaddrUnix{Name: short}) })
+	if err == nil {
+		// Only root may ask the init to run something.
+		err = call(fmt.Sprintf("chmod(%s, 0600)", C(short)), func() error { return unix.Chmod(short, 0o600) })
+	}
+	if err == nil {
+		err = call(fmt.Sprintf("listen(%d, 8)", fd), func() error { return unix.Listen(fd, 8) })
+	}
+	if err != nil {
+		Close(fd)
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// unixSocket opens a SOCK_SEQPACKET unix socket.
+func unixSocket() (int, error) {
+	return callValue("socket(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0)", func() (int, error) {
+		return unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	})
+}
+
+// unixAddr prints a struct sockaddr_un as strace does.
+func unixAddr(path string) string {
+	return fmt.Sprintf("{sa_family=AF_UNIX, sun_path=%s}", C(path))
 }
 
 // Accept waits for the next connection on a listening socket. Not
@@ -71,19 +78,13 @@ func DialUnix(path string) (*os.File, error) {
 	}
 	defer dir.Close()
 	short := "/proc/self/fd/" + strconv.Itoa(int(dir.Fd())) + "/" + filepath.Base(path)
-	c := fmt.Sprintf("socket(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC, 0); connect(%s)", C(path))
-	fd, err := callValue(c, func() (int, error) {
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return -1, err
-		}
-		if err := unix.Connect(fd, &unix.SockaddrUnix{Name: short}); err != nil {
-			unix.Close(fd)
-			return -1, err
-		}
-		return fd, nil
-	})
+	fd, err := unixSocket()
 	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", path, err)
+	}
+	c := fmt.Sprintf("connect(%d, %s, %d) /* %s */", fd, unixAddr(short), 2+len(short)+1, path)
+	if err := call(c, func() error { return unix.Connect(fd, &unix.SockaddrUnix{Name: short}) }); err != nil {
+		Close(fd)
 		return nil, fmt.Errorf("connect to %s: %w", path, err)
 	}
 	return os.NewFile(uintptr(fd), path), nil

@@ -97,7 +97,24 @@ func probeFrontDoor(path string) string {
 // A row is added here once it passes against box; the others are not run
 // for box (their runc row still proves the test). BOX_ENGINES=all runs
 // every box row, to try them while the front door is being built.
-var boxEngineCases = map[string]bool{}
+var boxEngineCases = map[string]bool{
+	"podman/run --rm":                       true,
+	"podman/run -it":                        true,
+	"podman/run -d, exec, logs":             true,
+	"podman/stop":                           true,
+	"podman/kill, rm":                       true,
+	"podman/--memory --pids-limit":          true,
+	"podman/--user":                         true,
+	"podman/volume":                         true,
+	"podman/layered image":                  true,
+	"docker/run":                            true,
+	"docker/exec":                           true,
+	"docker/stop, restart":                  true,
+	"docker/stats":                          true,
+	"containerd/run --rm":                   true,
+	"containerd/run -d, exec, kill, delete": true,
+	// Not yet: "docker/run -it" (no prompt comes through containerd's shim).
+}
 
 // engineRuntimes returns the runtimes an engine test runs against: runc
 // first, which proves that the test works on this host, then box when

@@ -575,9 +575,10 @@ func noContainerLeftovers(t testing.TB, store string) bool {
 	return ok
 }
 
-// TestLayersLoad loads the test image from a docker save archive, an OCI
-// layout directory and a tar of it: the layers are stored once, and
-// images and history list them with their digests and sizes.
+// TestLayersLoad loads the test image from a docker save archive, and in
+// final also from an OCI layout directory and a tar of it: the layers are
+// stored once, and images and history list them with their digests and
+// sizes.
 func TestLayersLoad(t *testing.T) {
 	requireRoot(t)
 	imgs := images(t)
@@ -586,15 +587,23 @@ func TestLayersLoad(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
 			store := newStore(t)
-			loads := []struct {
+			type load struct {
 				args     []string
 				stdout   string
 				deduped  int // layers the narration must say are stored already
 				imageTag string
-			}{
+			}
+			loads := []load{
 				{[]string{imgs.dockerSave}, "Loaded layers-test:docker: 3 layers\n", 0, "layers-test:docker"},
 				{[]string{imgs.ociDir}, "Loaded layers-test:oci: 3 layers\n", 3, "layers-test:oci"},
 				{[]string{imgs.ociTar, "from-tar"}, "Loaded from-tar: 3 layers\n", 3, "from-tar:latest"},
+			}
+			names := []string{"from-tar:latest", "layers-test:docker", "layers-test:oci"}
+			if step != finalStep {
+				// Step 07 loads docker save archives only: an OCI layout
+				// holds the same layers, and final reads it.
+				loads = []load{loads[0], {[]string{imgs.dockerSave, "from-tar"}, "Loaded from-tar: 3 layers\n", 3, "from-tar:latest"}}
+				names = names[:2]
 			}
 			for _, l := range loads {
 				r := run(t, step, append([]string{"load", "--store", store}, l.args...)...)
@@ -627,7 +636,7 @@ func TestLayersLoad(t *testing.T) {
 			}
 			r := run(t, step, "images", "--store", store)
 			wantImages := [][]string{{"NAME", "LAYERS", "SIZE"}}
-			for _, name := range []string{"from-tar:latest", "layers-test:docker", "layers-test:oci"} {
+			for _, name := range names {
 				wantImages = append(wantImages, []string{name, "3", decimalSize(total)})
 			}
 			if diff := cmp.Diff(wantImages, fieldsOf(r.stdout)); diff != "" {

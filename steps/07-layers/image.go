@@ -6,9 +6,10 @@ package main
 // diff_id, the .RootFS.Layers of docker inspect), so images that share a
 // layer share its files on disk. Each user namespace that runs a layer
 // gets a copy of it owned by its own ids, and those copies become the lower
-// dirs of an overlay mount (overlay.go). Layers come from rootfs tarballs,
-// docker save archives and OCI image layouts; their OCI whiteouts are
-// translated into the whiteouts overlayfs understands.
+// dirs of an overlay mount (overlay.go). Layers come from rootfs tarballs
+// and docker save archives; their OCI whiteouts are translated into the
+// whiteouts overlayfs understands. (OCI image layouts and registries are
+// one more format for the same layers: final/ reads those.)
 
 import (
 	"archive/tar"
@@ -27,7 +28,6 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -904,30 +904,12 @@ func shiftFileCaps(value []byte, base uint32) []byte {
 	return value
 }
 
-// archive is a set of named files: an image layout directory, or a tar of
-// one, read in place.
+// archive is a set of named files: a docker save tar, read in place.
 type archive interface {
 	open(name string) (io.ReadCloser, error)
 	has(name string) bool
 	Close() error
 }
-
-// dirArchive is an unpacked archive: an OCI layout directory.
-type dirArchive string
-
-func (d dirArchive) open(name string) (io.ReadCloser, error) {
-	if !fs.ValidPath(name) {
-		return nil, fmt.Errorf("%s: %q is not a path inside the archive", string(d), name)
-	}
-	return os.Open(filepath.Join(string(d), filepath.FromSlash(name)))
-}
-
-func (d dirArchive) has(name string) bool {
-	_, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(name)))
-	return fs.ValidPath(name) && err == nil
-}
-
-func (d dirArchive) Close() error { return nil }
 
 // tarArchive reads the members of an uncompressed tar file in place: one
 // pass records where each member's data starts, then any member can be
@@ -967,16 +949,9 @@ func (t *tarArchive) Close() error {
 	return err
 }
 
-// openArchive opens a directory as is, and indexes a tar file, first
-// decompressing it into the store's tmp dir if it is compressed.
+// openArchive indexes a tar file, first decompressing it into the store's
+// tmp dir if it is compressed.
 func (s store) openArchive(name string) (archive, error) {
-	info, err := os.Stat(name)
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
-	}
-	if info.IsDir() {
-		return dirArchive(name), nil
-	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
@@ -1000,7 +975,7 @@ func (s store) openArchive(name string) (archive, error) {
 	}
 	if err := t.index(); err != nil {
 		t.Close()
-		return nil, fmt.Errorf("%s is not a tar archive or an OCI layout directory (%v)", name, err)
+		return nil, fmt.Errorf("%s is not a tar archive (%v)", name, err)
 	}
 	return t, nil
 }
@@ -1102,29 +1077,6 @@ type configFile struct {
 	} `json:"rootfs"`
 }
 
-// ociDescriptor points at a blob of an OCI layout (image-spec descriptor.md).
-type ociDescriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Annotations map[string]string `json:"annotations"`
-	Platform    *struct {
-		Architecture string `json:"architecture"`
-		OS           string `json:"os"`
-	} `json:"platform"`
-}
-
-// ociIndex is index.json, or an image index blob (image-spec image-index.md).
-type ociIndex struct {
-	MediaType string          `json:"mediaType"`
-	Manifests []ociDescriptor `json:"manifests"`
-}
-
-// ociManifest is one image's manifest (image-spec manifest.md).
-type ociManifest struct {
-	Config ociDescriptor   `json:"config"`
-	Layers []ociDescriptor `json:"layers"`
-}
-
 // readJSON decodes the archive member name into v.
 func readJSON(a archive, name string, v any) error {
 	r, err := a.open(name)
@@ -1138,17 +1090,16 @@ func readJSON(a archive, name string, v any) error {
 	return nil
 }
 
-// archiveImages finds the images in a docker save archive (manifest.json)
-// or an OCI image layout (oci-layout, index.json, blobs/sha256/...).
-// Docker 25 and later write both; manifest.json is preferred for its names.
+// archiveImages finds the images in a docker save archive: its
+// manifest.json names each image's config and layer tars.
 func archiveImages(a archive, what string) ([]archiveImage, error) {
 	if a.has("manifest.json") {
 		return dockerImages(a)
 	}
 	if a.has("index.json") {
-		return ociImages(a)
+		return nil, fmt.Errorf("%s is an OCI image layout (index.json, no manifest.json): this step loads docker save archives; box load reads OCI layouts", what)
 	}
-	return nil, fmt.Errorf("%s is neither a docker save archive (no manifest.json) nor an OCI image layout (no index.json)", what)
+	return nil, fmt.Errorf("%s is not a docker save archive (no manifest.json)", what)
 }
 
 // dockerImages reads the manifest.json of docker save.
@@ -1168,70 +1119,9 @@ func dockerImages(a archive) ([]archiveImage, error) {
 	return imgs, nil
 }
 
-// ociImages follows index.json to each image manifest, choosing this
-// machine's platform from a multi-platform index.
-func ociImages(a archive) ([]archiveImage, error) {
-	var index ociIndex
-	if err := readJSON(a, "index.json", &index); err != nil {
-		return nil, err
-	}
-	var imgs []archiveImage
-	for _, d := range index.Manifests {
-		var names []string
-		if name := d.Annotations["io.containerd.image.name"]; name != "" {
-			names = append(names, name)
-		} else if ref := d.Annotations["org.opencontainers.image.ref.name"]; strings.ContainsAny(ref, ":/") {
-			names = append(names, ref) // a bare "latest" is only a tag
-		}
-		manifest, err := ociManifestFor(a, d, 0)
-		if err != nil {
-			return nil, err
-		}
-		img := archiveImage{names: names, config: blobPath(manifest.Config.Digest)}
-		for _, l := range manifest.Layers {
-			img.layers = append(img.layers, blobPath(l.Digest))
-		}
-		imgs = append(imgs, img)
-	}
-	return imgs, nil
-}
-
-// ociManifestFor reads the manifest d points at, descending through image
-// indexes to the one for this machine.
-func ociManifestFor(a archive, d ociDescriptor, depth int) (ociManifest, error) {
-	if !validDigest(d.Digest) {
-		return ociManifest{}, fmt.Errorf("descriptor digest %q is not sha256:<64 hex digits>", d.Digest)
-	}
-	isIndex := strings.Contains(d.MediaType, "image.index") || strings.Contains(d.MediaType, "manifest.list")
-	if !isIndex {
-		var m ociManifest
-		return m, readJSON(a, blobPath(d.Digest), &m)
-	}
-	var index ociIndex
-	if err := readJSON(a, blobPath(d.Digest), &index); err != nil {
-		return ociManifest{}, err
-	}
-	if depth > 4 || len(index.Manifests) == 0 {
-		return ociManifest{}, fmt.Errorf("image index %s holds no usable manifest", d.Digest)
-	}
-	chosen := index.Manifests[0]
-	for _, m := range index.Manifests {
-		if m.Platform != nil && m.Platform.OS == "linux" && m.Platform.Architecture == runtime.GOARCH {
-			chosen = m
-			break
-		}
-	}
-	return ociManifestFor(a, chosen, depth+1)
-}
-
 var digestPattern = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func validDigest(d string) bool { return digestPattern.MatchString(d) }
-
-// blobPath is where an OCI layout keeps the blob with this digest.
-func blobPath(digest string) string {
-	return "blobs/sha256/" + strings.TrimPrefix(digest, "sha256:")
-}
 
 // loadImage stores the layers of one image of an archive and writes the
 // image's JSON file.
@@ -1329,11 +1219,11 @@ func (i *importCmd) Run(c *cli) error {
 }
 
 type loadCmd struct {
-	File string `arg:"" type:"existingfile|existingdir" help:"A docker save archive (tar, maybe gzipped), or an OCI image layout: a directory or a tar of one."`
+	File string `arg:"" type:"existingfile" help:"A docker save archive (tar, maybe gzipped)."`
 	Name string `arg:"" optional:"" help:"Name for the image, instead of the name the archive gives."`
 }
 
-// Run stores the images of a docker save archive or an OCI image layout.
+// Run stores the images of a docker save archive.
 func (l *loadCmd) Run(c *cli) error {
 	if err := needRoot("load"); err != nil {
 		return err

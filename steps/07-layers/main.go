@@ -20,11 +20,11 @@ import (
 
 // lesson is what --help says this program adds to the one before it.
 const lesson = `Run a command in a container built from an image: import a rootfs tarball,
-or load a docker save archive or an OCI image layout, into a store of
-read-only layers named by their sha256; run --image then mounts the layers
-as an overlay (overlayfs) under a writable upper dir of the container's own,
-from inside the user namespace, on copies of the layers given to its ids,
-and shows what the container changed: copy-on-write, whiteouts and all.`
+or load a docker save archive, into a store of read-only layers named by
+their sha256; run --image then mounts the layers as an overlay (overlayfs)
+under a writable upper dir of the container's own, from inside the user
+namespace, on copies of the layers given to its ids, and shows what the
+container changed: copy-on-write, whiteouts and all.`
 
 // cli is the command line; kong builds the parser and --help from it.
 type cli struct {
@@ -39,7 +39,7 @@ type cli struct {
 	// Layers: images in a store, and run --image.
 	Store   string     `default:"/var/lib/box-layers" placeholder:"DIR" help:"Where images, layers and containers' dirs are kept (apart from the final runtime's /var/lib/box)."`
 	Import  importCmd  `cmd:"" help:"Store a rootfs tarball (plain or gzipped) as a one-layer image."`
-	Load    loadCmd    `cmd:"" help:"Store the images of a docker save archive or an OCI image layout."`
+	Load    loadCmd    `cmd:"" help:"Store the images of a docker save archive."`
 	Images  imagesCmd  `cmd:"" help:"List the stored images."`
 	History historyCmd `cmd:"" help:"List an image's layers: digest, size and what made each."`
 }

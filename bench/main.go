@@ -122,9 +122,17 @@ func run(o options) error {
 			results[i] = append(results[i], summarize(r.name, samples[r.name]))
 		}
 	}
-	var layerResults []summary
+	// The layer rows take turns with crun again, so that their ratio to
+	// crun's median compares runs made in the same minutes.
+	var layerResults, layerRef []summary
 	if len(env.layerRuns) > 0 {
-		samples, err := measure(env.layerRuns, modes[0], o)
+		runs := env.layerRuns[:len(env.layerRuns):len(env.layerRuns)]
+		for _, r := range env.runtimes {
+			if r.name == "crun" {
+				runs = append(runs, r)
+			}
+		}
+		samples, err := measure(runs, modes[0], o)
 		if err != nil {
 			return err
 		}
@@ -133,11 +141,14 @@ func run(o options) error {
 			s.layers = r.layers
 			layerResults = append(layerResults, s)
 		}
+		if s, ok := samples["crun"]; ok {
+			layerRef = append(layerRef, summarize("crun", s))
+		}
 	}
 	printTable(os.Stdout, modes, results)
 	if len(layerResults) > 0 {
 		fmt.Println()
-		printLayerTable(os.Stdout, modes[0], results[0], layerResults)
+		printLayerTable(os.Stdout, modes[0], layerRef, layerResults)
 	}
 	fmt.Printf("load average after: %s\n", loadAverage())
 	if o.svg != "" {
@@ -151,7 +162,7 @@ func run(o options) error {
 		}
 		caption := fmt.Sprintf("go run ./bench -n %d; %d CPUs, cgroup %s, load average %s before, %s after",
 			o.n, runtime.NumCPU(), cgroupMode(), strings.Fields(loadBefore)[0], strings.Fields(loadAverage())[0])
-		if err := writePlot(file, caption, modes, results, layerResults, time.Now()); err != nil {
+		if err := writePlot(file, caption, modes, results, layerResults, layerRef, time.Now()); err != nil {
 			return err
 		}
 		fmt.Printf("plot: %s\n", file)

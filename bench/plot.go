@@ -26,7 +26,7 @@ const (
 
 // writePlot writes the SVG to file; caption says how and where it was
 // measured.
-func writePlot(file, caption string, modes []mode, results [][]summary, layers []summary, when time.Time) error {
+func writePlot(file, caption string, modes []mode, results [][]summary, layers, layerRef []summary, when time.Time) error {
 	var b bytes.Buffer
 	y := 0.0
 	body := &bytes.Buffer{}
@@ -36,7 +36,9 @@ func writePlot(file, caption string, modes []mode, results [][]summary, layers [
 	y += 28
 	text(marginX, y, "start", `font-size="16" font-weight="bold"`, "box start-up: run --rm IMAGE /bin/true, next to crun and runc")
 	y += 18
-	text(marginX, y, "start", `font-size="11" fill="#555"`, fmt.Sprintf("%s, %s; bar: median, whisker: 90th percentile", caption, when.UTC().Format("2006-01-02 15:04 MST")))
+	text(marginX, y, "start", `font-size="11" fill="#555"`, fmt.Sprintf("%s, %s", caption, when.UTC().Format("2006-01-02 15:04 MST")))
+	y += 14
+	text(marginX, y, "start", `font-size="11" fill="#555"`, "bar: median, whisker: 90th percentile; the ratio is to crun's row of the same kind")
 	y += 14
 
 	// Bars: one group per mode, all on one scale.
@@ -80,10 +82,7 @@ func writePlot(file, caption string, modes []mode, results [][]summary, layers [
 		y += 14
 		top, height := y, 180.0
 		left, right := float64(marginX+60), float64(plotWidth-marginX-20)
-		var crun summary
-		if len(results) > 0 {
-			crun, _ = reference(results[0], "crun")
-		}
+		crun, _ := reference(layerRef, "crun")
 		yMax := 0.0
 		for _, s := range layers {
 			yMax = math.Max(yMax, ms(s.p90))
@@ -105,7 +104,7 @@ func writePlot(file, caption string, modes []mode, results [][]summary, layers [
 		if crun.median > 0 {
 			fmt.Fprintf(body, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 4"/>`+"\n",
 				left, yV(ms(crun.median)), right, yV(ms(crun.median)), color("crun"))
-			text(right, yV(ms(crun.median))-5, "end", `font-size="11" fill="#555"`, fmt.Sprintf("crun run, 1 layer: %.1f ms", ms(crun.median)))
+			text(right, yV(ms(crun.median))-5, "end", `font-size="11" fill="#555"`, fmt.Sprintf("crun run, in the same turns: %.1f ms", ms(crun.median)))
 		}
 		var path bytes.Buffer
 		for i, s := range layers {

@@ -147,9 +147,10 @@ func printTable(w io.Writer, modes []mode, results [][]summary) {
 }
 
 // printLayerTable prints box's start per image layer count, measured back
-// to back, with ratios to crun's back-to-back run and to the first row.
-func printLayerTable(w io.Writer, m mode, rows []summary, layers []summary) {
-	crun, _ := reference(rows, "crun")
+// to back, with ratios to crun's run measured in the same turns (ref) and
+// to the first row.
+func printLayerTable(w io.Writer, m mode, ref []summary, layers []summary) {
+	crun, _ := reference(ref, "crun")
 	first := layers[0]
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "mode\tbox run, image of\tmedian\tp90\tmin\t/crun\t/%s\tcpu\tpeak RSS median\tmax\t\n", plural(first.layers, "layer"))
@@ -159,6 +160,9 @@ func printLayerTable(w io.Writer, m mode, rows []summary, layers []summary) {
 			ratio(float64(s.median), float64(first.median)), ms(s.cpu), float64(s.rssMedian)/1024, float64(s.rssMax)/1024)
 	}
 	tw.Flush()
+	if crun.median > 0 {
+		fmt.Fprintf(w, "(/crun: crun's median in the same turns, %.2f ms.)\n", ms(crun.median))
+	}
 }
 
 // kernelRelease is uname -r.

@@ -279,6 +279,7 @@ box import "$BASE" second >/dev/null 2>"$DIR/second.err"; echo "second: $?"
 echo "layers: $(ls "$DIR/store/s/layers/sha256" | grep -vc json)"
 echo "images: $(ls "$DIR/store/s/images" | tr '\n' ' ')"
 echo "tmp: $(ls -A "$DIR/store/s/tmp")"
+box rmi first second >/dev/null; echo "imported after rmi: $(ls -A "$DIR/store/s/layers/imported")"
 `
 	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1", "DIR="+dir, "BIN="+binary(t, finalStep), "BASE="+imgs.baseTar)
@@ -286,7 +287,7 @@ echo "tmp: $(ls -A "$DIR/store/s/tmp")"
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
-	want := []string{"first: 0", "second: 0", "layers: 1", "images: first:latest.json second:latest.json ", "tmp: "}
+	want := []string{"first: 0", "second: 0", "layers: 1", "images: first:latest.json second:latest.json ", "tmp: ", "imported after rmi: "}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")); diff != "" {
 		b, _ := os.ReadFile(filepath.Join(dir, "second.err"))
 		t.Errorf("script output (-want +got):\n%s\nsecond import's stderr:\n%s", diff, b)

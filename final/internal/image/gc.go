@@ -87,5 +87,33 @@ func (s *Store) removeUnusedLayers(candidates []string, pinned map[string]bool) 
 		}
 		deleted = append(deleted, d)
 	}
+	if len(deleted) > 0 {
+		if err := s.forgetImported(deleted); err != nil {
+			return deleted, err
+		}
+	}
 	return deleted, nil
+}
+
+// forgetImported removes the records of imported files (imported.go) that
+// name a deleted layer.
+func (s *Store) forgetImported(deleted []string) error {
+	gone := map[string]bool{}
+	for _, d := range deleted {
+		gone[d] = true
+	}
+	entries, err := os.ReadDir(s.importedDir())
+	if err != nil {
+		return nil // none imported yet
+	}
+	for _, e := range entries {
+		p := filepath.Join(s.importedDir(), e.Name())
+		b, err := os.ReadFile(p)
+		if err == nil && gone[strings.TrimSpace(string(b))] {
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("delete %s: %w", p, err)
+			}
+		}
+	}
+	return nil
 }

@@ -576,7 +576,12 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 		return group[pid]
 	}
 	gt := groupedTrace{calls: pt.calls, group: make([]int, len(pt.calls))}
-	buf := map[int]*narratedLine{}
+	type bufKey struct {
+		group int
+		piped bool
+	}
+	buf := map[bufKey]*narratedLine{}
+	relayed := map[string]int{} // lines narrated into a pipe, to be copied
 	first := true
 	for i, c := range pt.calls {
 		g := resolve(c.pid)
@@ -600,18 +605,26 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 		}
 		fd, path := splitFD(c.args[0])
 		n, err := strconv.Atoi(normalizeResult(c.result))
-		if fd == "1" || path != opts.stderrPath || err != nil || n < 0 {
-			continue // not narration, or a write that failed or was restarted
+		if err != nil || n < 0 {
+			continue // a write that failed or was restarted
+		}
+		// Narration goes to the stderr given, or into a pipe on fd 2 or 5
+		// (box run -d's monitor and its init narrate to run, which copies
+		// the text to its own stderr; the copy is not narration again).
+		piped := strings.HasPrefix(path, "pipe:") && (fd == "2" || fd == "5")
+		if !piped && (fd == "1" || path != opts.stderrPath) {
+			continue
 		}
 		data, _ := unquoteC(c.args[1])
 		if n < len(data) {
 			data = data[:n]
 		}
+		key := bufKey{g, piped}
 		for data != "" {
-			l := buf[g]
+			l := buf[key]
 			if l == nil {
 				l = &narratedLine{group: g, start: c.start}
-				buf[g] = l
+				buf[key] = l
 			}
 			nl := strings.IndexByte(data, '\n')
 			if nl < 0 {
@@ -620,9 +633,16 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 			}
 			l.text += data[:nl]
 			l.end = c.end
-			gt.lines = append(gt.lines, *l)
-			delete(buf, g)
+			delete(buf, key)
 			data = data[nl+1:]
+			switch {
+			case piped:
+				relayed[l.text]++
+			case relayed[l.text] > 0:
+				relayed[l.text]--
+				continue // a copy of a line narrated into a pipe
+			}
+			gt.lines = append(gt.lines, *l)
 		}
 	}
 	return gt

@@ -91,7 +91,7 @@ func pendingNarration(step string, args []string) string {
 	case has("build"):
 		return "box build: the layer store's files and each build step's container are not narrated yet"
 	case has("-d"):
-		return "box run -d: the monitor narrates to /dev/null once the container runs (its cgroup removal, what the init does for box exec)"
+		return "box run -d: the monitor stops narrating once the container runs (narrate.Off, stderr to /dev/null), so its flock and cgroup rmdirs at exit go unprinted; the init does not narrate what box exec asks of it (accept4, clone, setsid, chdir, execve)"
 	case has("-p"):
 		return "box run -p: the port proxy's goroutines narrate concurrently with the rest, which the per-process order check does not model yet"
 	case has("run") && !has("--rootfs"):

@@ -375,7 +375,7 @@ func createCgroup(id string, spec *oci.Spec) (*cgroups.Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, devices, err := resourceFiles(spec.Linux.Resources, version)
+	files, devices, err := resourceFiles(spec.Linux.Resources, spec.Linux.Devices, version)
 	if err != nil {
 		return nil, err
 	}

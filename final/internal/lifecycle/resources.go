@@ -21,7 +21,7 @@ var defaultDevices = []cgroups.Device{
 
 // resourceFiles turns the spec's resources into cgroup files for cgroup
 // version v, in the order to write them, and the device allowlist.
-func resourceFiles(res *oci.Resources, v int) ([]cgroups.File, []cgroups.Device, error) {
+func resourceFiles(res *oci.Resources, nodes []oci.Device, v int) ([]cgroups.File, []cgroups.Device, error) {
 	if res == nil {
 		res = &oci.Resources{}
 	}
@@ -68,14 +68,26 @@ func resourceFiles(res *oci.Resources, v int) ([]cgroups.File, []cgroups.Device,
 		}
 		devices = append(devices, dev)
 	}
+	// The nodes linux.devices makes are allowed too, as runc does: the
+	// container's process makes them, and mknod asks the cgroup.
+	nodeRules := append([]cgroups.Device(nil), defaultDevices...)
+	for _, n := range nodes {
+		if len(n.Type) == 1 && n.Type != "p" {
+			t := n.Type[0]
+			if t == 'u' {
+				t = 'c'
+			}
+			nodeRules = append(nodeRules, cgroups.Device{Type: t, Major: n.Major, Minor: n.Minor})
+		}
+	}
 	if v == 1 {
-		for _, d := range defaultDevices {
+		for _, d := range nodeRules {
 			add("devices.allow", d.Rule())
 		}
 		// configure denies every device first; the files above allow.
 		devices = []cgroups.Device{}
 	} else {
-		devices = append(devices, defaultDevices...)
+		devices = append(devices, nodeRules...)
 	}
 	if m := res.Memory; m != nil {
 		if v == 1 {

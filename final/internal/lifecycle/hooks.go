@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -63,4 +64,23 @@ func runHook(h oci.Hook, state []byte) error {
 		return err
 	}
 	return nil
+}
+
+// runHooksWarning runs every hook of a point whose failures the
+// specification only wants logged (poststart, poststop): each failure is
+// a warning on stderr, and the next hook runs.
+func runHooksWarning(point string, hooks []oci.Hook, st oci.State) {
+	if len(hooks) == 0 {
+		return
+	}
+	in, err := json.Marshal(st)
+	if err != nil {
+		return
+	}
+	narrate.Explain(narrate.Process, "Run the %s hooks (%d), each with the container's state on stdin; a failure is only a warning.", point, len(hooks))
+	for _, h := range hooks {
+		if err := runHook(h, in); err != nil {
+			fmt.Fprintf(os.Stderr, "box-runc: warning: %s hook %s: %v\n", point, h.Path, err)
+		}
+	}
 }

@@ -58,11 +58,9 @@ func (r *Runtime) Start(id string) error {
 		return errors.New("the container's process exited before it started its program")
 	}
 	_ = os.Remove(path)
-	if h := c.Spec.Hooks; h != nil && len(h.Poststart) > 0 {
+	if h := c.Spec.Hooks; h != nil {
 		// A failing poststart hook is only reported: the program runs.
-		if err := runHooks("poststart", h.Poststart, c.State()); err != nil {
-			fmt.Fprintf(os.Stderr, "box-runc: warning: %v\n", err)
-		}
+		runHooksWarning("poststart", h.Poststart, c.State())
 	}
 	return nil
 }
@@ -193,12 +191,10 @@ func (r *Runtime) Delete(id string, force bool) error {
 	if err := os.RemoveAll(c.dir); err != nil && first == nil {
 		first = fmt.Errorf("remove %s: %w", c.dir, err)
 	}
-	if h := c.Spec.Hooks; h != nil && len(h.Poststop) > 0 {
+	if h := c.Spec.Hooks; h != nil {
 		st := c.State()
 		st.Status = "stopped"
-		if err := runHooks("poststop", h.Poststop, st); err != nil {
-			fmt.Fprintf(os.Stderr, "box-runc: warning: %v\n", err)
-		}
+		runHooksWarning("poststop", h.Poststop, st)
 	}
 	return first
 }

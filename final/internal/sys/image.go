@@ -86,10 +86,8 @@ func fileModeString(mode uint32) string {
 	}
 	for _, k := range kinds {
 		if mode&unix.S_IFMT == k.bits {
-			if perm := mode &^ unix.S_IFMT; perm != 0 {
-				return fmt.Sprintf("%s|%#o", k.name, perm)
-			}
-			return k.name
+			// strace prints the permission bits even when there are none.
+			return fmt.Sprintf("%s|%#03o", k.name, mode&^unix.S_IFMT)
 		}
 	}
 	return fmt.Sprintf("%#o", mode)

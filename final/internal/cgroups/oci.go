@@ -22,13 +22,12 @@ type File struct{ Name, Value string }
 // CreateAt makes the cgroup at path, sets its device rules and writes
 // files, in order. An absolute path is from the root of each hierarchy,
 // as runc reads it; a relative one is below our own cgroup. Directories
-// that exist are used as they are.
-func CreateAt(path string, devices []Device, files []File) (cg *Cgroup, err error) {
-	n, err := Detect()
+// that exist are used as they are. n is the cgroup version (Detect).
+func CreateAt(n int, path string, devices []Device, files []File) (cg *Cgroup, err error) {
+	v, err := versionOf(n)
 	if err != nil {
 		return nil, err
 	}
-	v, _ := versionOf(n)
 	parents, err := v.parents()
 	if err != nil {
 		return nil, err

@@ -379,5 +379,5 @@ func createCgroup(id string, spec *oci.Spec) (*cgroups.Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cgroups.CreateAt(path, devices, files)
+	return cgroups.CreateAt(version, path, devices, files)
 }

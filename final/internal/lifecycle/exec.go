@@ -69,7 +69,11 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		return 0, err
 	}
 	switch st := c.Status(); st {
-	case "running", "created":
+	case "running":
+	case "created":
+		// Its process is still box, with the runtime's powers on its
+		// other threads: nothing may join it before start.
+		return 0, errors.New("cannot exec in a created container: start it first")
 	case "paused":
 		return 0, errors.New("cannot exec in a paused container: resume it first")
 	default:

@@ -490,3 +490,31 @@ func TestFinalOCIProcessUser(t *testing.T) {
 		}
 	}
 }
+
+func TestFinalOCIWithoutMountNamespace(t *testing.T) {
+	e := newOCI(t)
+	holdHostMounts(t)
+	before := hostMountinfo(t)
+	// No mount namespace: the root is mounted in ours and chroot'ed into.
+	bundle := ociBundle(t, e, []string{"sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo | wc -l"}, func(spec map[string]any) {
+		linux := spec["linux"].(map[string]any)
+		var kept []any
+		for _, ns := range linux["namespaces"].([]any) {
+			if ns.(map[string]any)["type"] != "mount" {
+				kept = append(kept, ns)
+			}
+		}
+		linux["namespaces"] = kept
+	})
+	id := "nomnt-" + filepath.Base(bundle)
+	out := e.createWithOutput(bundle, id)
+	e.must("start", id)
+	e.waitStatus(id, "stopped")
+	e.must("delete", id)
+	if b, _ := os.ReadFile(out); !strings.Contains(string(b), "/bin/busybox") {
+		t.Errorf("output %q: the program did not run in the bundle's root", b)
+	}
+	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("delete left mounts in our mount namespace:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}

@@ -51,6 +51,9 @@ type initConfig struct {
 	Terminal bool      `json:"terminal"`
 	// Joined are the namespaces given by path, joined by the init itself.
 	Joined []oci.Namespace `json:"joined,omitempty"`
+	// NoMount: the container shares the caller's mount namespace, so its
+	// root is chroot'ed into, not pivoted to (delete unmounts it).
+	NoMount bool `json:"noMount"`
 	// NewUser: whether the container has a user namespace of its own.
 	NewUser bool `json:"newUser"`
 	// CgroupDirs are the container's cgroup directories, for a cgroup mount.
@@ -131,6 +134,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		if c.Cgroup != nil {
 			_, _ = c.Cgroup.Remove()
 		}
+		c.unmountShared()
 		_ = os.RemoveAll(dir)
 	}()
 	narrate.Explain(narrate.State, "Make the exec fifo: the container's process blocks opening it until start opens the other end.")
@@ -176,6 +180,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	cfg.NewUser = flags&unix.CLONE_NEWUSER != 0
+	cfg.NoMount = !hasNamespace(spec, "mount")
 
 	configR, configW, err := os.Pipe()
 	if err != nil {
@@ -323,14 +328,8 @@ func writePidFile(path string, pid int) error {
 // checkSpec checks what create would otherwise find wrong only in the
 // container's process: namespaces, capabilities, seccomp, rlimits.
 func checkSpec(spec *oci.Spec) error {
-	hasMount := false
-	for _, ns := range spec.Linux.Namespaces {
-		if ns.Type == "mount" {
-			hasMount = true
-		}
-	}
-	if !hasMount {
-		return errors.New("linux.namespaces has no mount namespace: this runtime builds the root in one; add {\"type\": \"mount\"}")
+	if spec.Hostname != "" && !hasNamespace(spec, "uts") {
+		return errors.New("hostname is set but linux.namespaces has no uts namespace: it would rename the host; add {\"type\": \"uts\"}")
 	}
 	if _, err := capSets(spec.Process.Capabilities); err != nil {
 		return err

@@ -183,6 +183,16 @@ func (c *Container) startExec(p *oci.Process, caps sys.CapSets, kinds []namespac
 	if err := namespaces.JoinThread(c.Pid, kinds); err != nil {
 		return nil, err
 	}
+	if !hasNamespace(c.Spec, "mount") {
+		// The container shares our mount namespace: its root is a chroot.
+		// JoinThread gave this thread its own root to change.
+		if err := sys.Chroot(c.Rootfs); err != nil {
+			return nil, err
+		}
+		if err := sys.Chdir("/"); err != nil {
+			return nil, err
+		}
+	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return nil, err

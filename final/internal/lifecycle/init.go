@@ -163,7 +163,11 @@ func buildRoot(cfg initConfig) error {
 		// pivot_root refuses a shared parent (EINVAL): share after it.
 		first = unix.MS_SLAVE | unix.MS_REC
 	}
-	if err := sys.Mount("", "/", "", first, ""); err != nil {
+	if cfg.NoMount {
+		// No mount namespace of its own: the mounts below land in the
+		// caller's, under the root, and delete unmounts them.
+		narrate.Explain(narrate.Mount, "No mount namespace in config.json: mount in the caller's, below the root only, and chroot into it.")
+	} else if err := sys.Mount("", "/", "", first, ""); err != nil {
 		return err
 	}
 	narrate.Explain(narrate.Mount, "Bind the root onto itself: pivot_root needs the new root to be a mount point.")
@@ -177,14 +181,24 @@ func buildRoot(cfg initConfig) error {
 	if err := makeDevices(root, spec.Linux.Devices, spec.Mounts, cfg.NewUser); err != nil {
 		return err
 	}
-	if cfg.NoPivot {
+	switch {
+	case cfg.NoMount:
+		if err := sys.Chroot(root); err != nil {
+			return err
+		}
+		if err := sys.Chdir("/"); err != nil {
+			return err
+		}
+	case cfg.NoPivot:
 		if err := rootfs.MoveRoot(root); err != nil {
 			return err
 		}
-	} else if err := rootfs.SwitchRoot(root); err != nil {
-		return err
+	default:
+		if err := rootfs.SwitchRoot(root); err != nil {
+			return err
+		}
 	}
-	if spec.Linux.RootfsPropagation != "" {
+	if spec.Linux.RootfsPropagation != "" && !cfg.NoMount {
 		if err := sys.Mount("", "/", "", propagation, ""); err != nil {
 			return err
 		}

@@ -187,6 +187,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 			first = err
 		}
 	}
+	c.unmountShared()
 	narrate.Explain(narrate.State, "Remove the container's state directory.")
 	if err := os.RemoveAll(c.dir); err != nil && first == nil {
 		first = fmt.Errorf("remove %s: %w", c.dir, err)
@@ -236,4 +237,14 @@ func (r *Runtime) SetPaused(id string, paused bool) error {
 		return errors.New("the container has no cgroup to freeze")
 	}
 	return c.Cgroup.SetFrozen(paused)
+}
+
+// unmountShared detaches the root a container without a mount namespace
+// of its own mounted in the caller's, with everything below it.
+func (c *Container) unmountShared() {
+	if c.Spec == nil || c.Spec.Linux == nil || hasNamespace(c.Spec, "mount") || c.Rootfs == "" {
+		return
+	}
+	narrate.Explain(narrate.Mount, "The container shared our mount namespace: detach its root and every mount below it.")
+	_ = sys.Unmount(c.Rootfs, unix.MNT_DETACH)
 }

@@ -100,6 +100,11 @@ func resourceFiles(res *oci.Resources, nodes []oci.Device, v int) ([]cgroups.Fil
 			if m.Reservation != nil {
 				add("memory.soft_limit_in_bytes", itoa(*m.Reservation))
 			}
+			// memory.kmem.limit_in_bytes is gone from Linux 6.x (kernel is
+			// left out); the TCP buffers' limit is still there.
+			if m.KernelTCP != nil {
+				add("memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+			}
 			if m.Swappiness != nil && *m.Swappiness <= 100 {
 				add("memory.swappiness", strconv.FormatUint(*m.Swappiness, 10))
 			}

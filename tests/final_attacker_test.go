@@ -180,3 +180,20 @@ func TestFinalImageSymlinksRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestFinalInitSurvivesForkToPidsLimit forks past --pids-limit, which the
+// init's threads count against too: the fork that fails must be the
+// container's, never a thread the init's Go runtime needs (a crash dump
+// on the terminal, and the container gone). A blocking system call in the
+// init made Go start new threads, so this failed nearly every time.
+func TestFinalInitSurvivesForkToPidsLimit(t *testing.T) {
+	requireRoot(t)
+	f := newFinal(t)
+	for i := 0; i < 3; i++ {
+		r := f.box("run", "--rm", "--pids-limit", "10", "--rootfs", sharedRootfs(t), "sh", "-c",
+			"i=0; while [ $i -lt 14 ]; do sleep 1 & i=$((i+1)); done; wait; echo done")
+		if strings.Contains(r.stderr, "fatal error") || strings.Contains(r.stderr, "runtime:") || !strings.Contains(r.stderr, "can't fork") {
+			t.Fatalf("run %d: want only sh's \"can't fork\" on stderr:\n%s", i+1, r)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"box/final/internal/users"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -20,6 +21,8 @@ import (
 
 	"box/final/internal/pty"
 	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
 )
 
 // ExecRequest is what box exec asks the init to start.
@@ -45,17 +48,28 @@ type ExecEvent struct {
 // pendingExec is a request on its way to the init's main thread, which
 // alone may fork: the thread that dropped the capabilities.
 type pendingExec struct {
-	conn  *os.File
+	conn  *net.UnixConn
 	req   ExecRequest
 	stdio []*os.File
 	reply chan int // the pid, or 0 if it did not start
 }
 
 // serveExec accepts connections on l for as long as the init lives and
-// hands each request to the main loop.
+// hands each request to the main loop. l and its connections go through
+// Go's poller (net.FileListener), so no thread waits in accept or recvmsg.
 func serveExec(l *os.File, requests chan<- *pendingExec) {
+	ln, err := net.FileListener(l)
+	l.Close() // ln has its own descriptor
+	if err != nil {
+		return
+	}
+	unixLn, ok := ln.(*net.UnixListener)
+	if !ok {
+		ln.Close()
+		return
+	}
 	for {
-		conn, err := sys.Accept(l)
+		conn, err := unixLn.AcceptUnix()
 		if err != nil {
 			return
 		}
@@ -65,8 +79,8 @@ func serveExec(l *os.File, requests chan<- *pendingExec) {
 
 // handleExec reads one request, waits for the main loop to start it, then
 // forwards the signals box exec sends, until it hangs up.
-func handleExec(conn *os.File, requests chan<- *pendingExec) {
-	msg, files, err := sys.RecvFds(conn, 3)
+func handleExec(conn *net.UnixConn, requests chan<- *pendingExec) {
+	msg, files, err := receive(conn, 3)
 	var req ExecRequest
 	if err == nil {
 		err = json.Unmarshal([]byte(msg), &req)
@@ -86,7 +100,7 @@ func handleExec(conn *os.File, requests chan<- *pendingExec) {
 	}
 	defer conn.Close()
 	for {
-		msg, files, err := sys.RecvFds(conn, 1)
+		msg, files, err := receive(conn, 1)
 		closeAll(files)
 		if err != nil || msg == "" {
 			return // box exec hung up: done, or gone and the command goes on
@@ -96,6 +110,33 @@ func handleExec(conn *os.File, requests chan<- *pendingExec) {
 			_ = syscall.Kill(pid, syscall.Signal(ev.Signal))
 		}
 	}
+}
+
+// receive reads one message and up to max descriptors (SCM_RIGHTS) sent
+// by box exec; net marks them close-on-exec (MSG_CMSG_CLOEXEC).
+func receive(conn *net.UnixConn, max int) (string, []*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4*max))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return "", nil, err
+	}
+	cmsgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return "", nil, err
+	}
+	var files []*os.File
+	for _, cm := range cmsgs {
+		fds, err := unix.ParseUnixRights(&cm)
+		if err != nil {
+			closeAll(files)
+			return "", nil, err
+		}
+		for _, fd := range fds {
+			files = append(files, os.NewFile(uintptr(fd), "received"))
+		}
+	}
+	return string(buf[:n]), files, nil
 }
 
 // startExec starts a requested command from the calling thread, which
@@ -117,7 +158,7 @@ func startExec(p *pendingExec) int {
 		}
 		defer slave.Close()
 		_ = sys.SetWinsize(int(master.Fd()), req.Size)
-		err = sys.SendFds(p.conn, "pty", int(master.Fd()))
+		_, _, err = p.conn.WriteMsgUnix([]byte("pty"), unix.UnixRights(int(master.Fd())), nil)
 		master.Close()
 		if err != nil {
 			return 0
@@ -136,9 +177,9 @@ func startExec(p *pendingExec) int {
 }
 
 // sendEvent sends one event; a box exec that hung up does not matter.
-func sendEvent(conn *os.File, ev ExecEvent) {
+func sendEvent(conn *net.UnixConn, ev ExecEvent) {
 	b, _ := json.Marshal(ev)
-	_ = sys.SendFds(conn, string(b))
+	_, _, _ = conn.WriteMsgUnix(b, nil, nil)
 }
 
 // SendEvent is sendEvent for box exec's side (signals).

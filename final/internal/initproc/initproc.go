@@ -12,6 +12,8 @@
 package initproc
 
 import (
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,10 +44,14 @@ var Forwarded = []os.Signal{
 // The caller's goroutine must be locked to the thread that dropped the
 // container's privileges: every process is forked from it.
 func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (int, error) {
-	// Catch signals before the command exists, so none is lost between.
+	// Catch signals before the command exists, so none is lost between;
+	// SIGCHLD says a child exited.
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, Forwarded...)
 	defer signal.Stop(signals)
+	children := make(chan os.Signal, 1)
+	signal.Notify(children, unix.SIGCHLD)
+	defer signal.Stop(children)
 
 	prewarmThreads(spareThreads)
 	narrate.Explain(narrate.Process, "Start the command as a child; this process stays as the container's init (PID 1).")
@@ -53,7 +59,7 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 	if err != nil {
 		return 0, err
 	}
-	narrate.Explain(narrate.Process, "From now on: wait4(-1) reaps every zombie, and each signal received is passed on with kill(%d, SIG).", pid)
+	narrate.Explain(narrate.Process, "From now on: on each SIGCHLD, wait4(-1, WNOHANG) reaps every zombie, and each signal received is passed on with kill(%d, SIG).", pid)
 	// The narration ends here: what follows runs for the container's life.
 	narrate.Off()
 	started()
@@ -62,38 +68,39 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 			_ = sys.Kill(pid, s.(syscall.Signal))
 		}
 	}()
-	reaped := make(chan reapResult)
-	go func() {
-		for {
-			pid, status, err := sys.Reap()
-			reaped <- reapResult{pid, status, err}
-			if err != nil {
-				return
-			}
-		}
-	}()
+	// Nothing below blocks a thread in a system call: waiting for children
+	// is SIGCHLD, and the exec socket is Go's poller's. A thread blocked in
+	// the kernel makes the Go runtime start another to run the rest, and
+	// under the container's pids.max, which the init's threads count
+	// against, a thread it cannot start is a crash.
 	requests := make(chan *pendingExec)
 	if execListener != nil {
 		go serveExec(execListener, requests)
 	}
-	execs := map[int]*os.File{} // exec'd pid -> its box exec connection
+	execs := map[int]*net.UnixConn{} // exec'd pid -> its box exec connection
 	for {
 		select {
-		case r := <-reaped:
-			if r.err != nil {
-				return 0, r.err
-			}
-			if r.pid == pid {
-				return ExitStatus(r.status), nil
-			}
-			if conn, ok := execs[r.pid]; ok {
-				code := ExitStatus(r.status)
-				sendEvent(conn, ExecEvent{Exit: &code}) // box exec then hangs up
-				delete(execs, r.pid)
+		case <-children:
+			for {
+				r, status, err := sys.ReapExited()
+				if err != nil {
+					return 0, fmt.Errorf("wait4: %w", err) // ECHILD: the command is gone unseen
+				}
+				if r == 0 {
+					break
+				}
+				if r == pid {
+					return ExitStatus(status), nil
+				}
+				if conn, ok := execs[r]; ok {
+					code := ExitStatus(status)
+					sendEvent(conn, ExecEvent{Exit: &code}) // box exec then hangs up
+					delete(execs, r)
+				}
 			}
 		case p := <-requests:
 			// Started here, on the restricted thread; registered before
-			// the next reap is read, so its exit cannot be missed.
+			// the next SIGCHLD is read, so its exit cannot be missed.
 			execPid := startExec(p)
 			if execPid != 0 {
 				execs[execPid] = p.conn
@@ -125,13 +132,6 @@ func prewarmThreads(n int) {
 	}
 	locked.Wait()
 	close(release)
-}
-
-// reapResult is one child reaped by wait4.
-type reapResult struct {
-	pid    int
-	status syscall.WaitStatus
-	err    error
 }
 
 // ExitStatus is the status a shell would report for ws.

@@ -35,6 +35,10 @@ var unnarrated = []unnarratedCall{
 		func(c sysCall, _ *traceContext) bool { return c.name == "ioctl" && isTerminalRead(c) }},
 	{"all", "a call still waiting when its process was killed (box's init waiting in accept4 for a box exec that never came)", "it never returned: there is no result to print",
 		func(c sysCall, _ *traceContext) bool { return strings.HasPrefix(c.result, "?") && c.name != "execve" }},
+	{"final", "accept4 on the init's exec.sock that finds no connection (EAGAIN)", "Go's poller trying the non-blocking listener before it waits: nothing was accepted",
+		func(c sysCall, _ *traceContext) bool {
+			return c.name == "accept4" && strings.Contains(c.result, "EAGAIN")
+		}},
 	{"all", "socket, bind and sendto of a NETLINK_ROUTE socket whose first request is a read (RTM_GET*, or NLM_F_DUMP)", "reads: looking up or listing links, addresses or routes changes nothing",
 		func(c sysCall, ctx *traceContext) bool { return ctx.isDumpSocket(c) }},
 }

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"syscall"
 	"unsafe"
 
@@ -28,32 +27,16 @@ type CapSets struct {
 // DropBounding drops from this thread's bounding set every capability up
 // to last that keep lacks: no execve can grant it back.
 func DropBounding(keep uint64, last int) error {
-	var names []string
 	var drop []int
 	for c := 0; c <= last; c++ {
 		if keep&(1<<uint(c)) == 0 {
 			drop = append(drop, c)
-			names = append(names, CapName(c))
 		}
 	}
 	if len(drop) == 0 {
 		return nil
 	}
-	line := fmt.Sprintf("prctl(PR_CAPBSET_DROP, CAP) /* for each of %d: %s */", len(drop), strings.Join(names, ", "))
-	failed := -1
-	err := call(line, func() error {
-		for _, c := range drop {
-			if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c), 0); e != 0 {
-				failed = c
-				return e
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("drop %s from the bounding set: %w", CapName(failed), err)
-	}
-	return nil
+	return CapBsetDropAll(drop, ThisThread)
 }
 
 // SetKeepCaps keeps (or not) the permitted set across a change from uid 0
@@ -116,14 +99,7 @@ func SetCapSets(s CapSets) error {
 
 // SetNoNewPrivsHere sets no_new_privs on the calling thread only, which
 // then executes the container's program.
-func SetNoNewPrivsHere() error {
-	return call("prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)", func() error {
-		if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
-			return e
-		}
-		return nil
-	})
-}
+func SetNoNewPrivsHere() error { return SetNoNewPrivs(ThisThread) }
 
 // Setrlimit sets a resource limit of the process. It goes through Go's
 // syscall.Setrlimit so that Go forgets the RLIMIT_NOFILE it would
@@ -230,10 +206,13 @@ func SetSeccompFilterFlags(prog []unix.SockFilter, flags uintptr, flagNames stri
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	c := fmt.Sprintf("seccomp(SECCOMP_SET_MODE_FILTER, %s, {len=%d, filter=...})", flagNames, len(prog))
 	err := call(c, func() error {
-		_, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
+		r, _, errno := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, flags, uintptr(unsafe.Pointer(&fprog)))
 		runtime.KeepAlive(prog)
 		if errno != 0 {
 			return errno
+		}
+		if r != 0 { // TSYNC: the id of a thread that could not take the filter
+			return fmt.Errorf("thread %d cannot take the filter", r)
 		}
 		return nil
 	})

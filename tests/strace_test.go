@@ -361,8 +361,10 @@ func annotationEnd(s string, i int) int {
 	return len(s) - 1
 }
 
-// fdAnnotation splits "3</path>" into "3" and "/path".
-var fdAnnotation = regexp.MustCompile(`^(-?\d+|AT_FDCWD)<(.*)>$`)
+// fdAnnotation splits "3</path>" into "3" and "/path"; strace adds
+// "(deleted)" after the path of a file removed since it was opened (another
+// container's cgroup, gone while a leftover scan held it).
+var fdAnnotation = regexp.MustCompile(`^(-?\d+|AT_FDCWD)<(.*)>(?:\(deleted\))?$`)
 
 func splitFD(a string) (fd, path string) {
 	if m := fdAnnotation.FindStringSubmatch(a); m != nil {

@@ -644,14 +644,36 @@ func flock(f *os.File, how int) error {
 }
 
 // writeCgroupFile writes value into a control file, in one write(2) as
-// the kernel wants it: "write PATH <- VALUE".
+// the kernel wants it: "write PATH <- VALUE". A write the kernel waits in
+// (v1's memory.limit_in_bytes reclaims down to the new limit) fails with
+// EINTR when a signal arrives, and Go's runtime sends its threads signals:
+// that attempt is shown and the write made again, where os.WriteFile would
+// retry unseen.
 func writeCgroupFile(path, value string) error {
 	call := fmt.Sprintf("write %s <- %s", path, cString(value))
-	err := narrate(call, func() error { return os.WriteFile(path, []byte(value), 0o644) })
-	if err != nil {
-		return fmt.Errorf("write %q to %s: %w", value, path, err)
+	for {
+		err := narrate(call, func() error { return writeOnce(path, value) })
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %q to %s: %w", value, path, err)
+		}
+		return nil
 	}
-	return nil
+}
+
+// writeOnce is open, one write(2) and close, with no retry.
+func writeOnce(path, value string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(fd, []byte(value))
+	if closeErr := unix.Close(fd); err == nil {
+		err = closeErr
+	}
+	return err
 }
 
 // readCgroupFile reads a control file and shows what the kernel wrote in

@@ -121,22 +121,34 @@ func Symlink(target, linkpath string) error {
 }
 
 // WriteFile writes content to an existing kernel file (in /proc or /sys),
-// narrated as `write PATH <- "content"`.
+// narrated as `write PATH <- "content"`. A write the kernel waits in (v1's
+// memory.limit_in_bytes reclaims down to the new limit) fails with EINTR
+// when a signal arrives, and Go's runtime sends its threads signals: that
+// attempt is narrated and the write made again, where os.File would retry
+// unseen.
 func WriteFile(path, content string) error {
 	c := fmt.Sprintf("write %s <- %s", path, C(content))
-	err := call(c, func() error {
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	for {
+		err := call(c, func() error { return writeOnce(path, content) })
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("write %s: %w", path, err)
 		}
-		if _, err := f.WriteString(content); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil
 	}
-	return nil
+}
+
+// writeOnce is open, one write(2) and close, with no retry.
+func writeOnce(path, content string) error {
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = unix.Write(fd, []byte(content))
+	if closeErr := unix.Close(fd); err == nil {
+		err = closeErr
+	}
+	return err
 }

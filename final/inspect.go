@@ -45,7 +45,9 @@ type inspection struct {
 	Network    string            `json:"Network"`
 	Namespaces map[string]uint64 `json:"Namespaces"`
 	Cgroup     string            `json:"Cgroup"`
-	Limits     map[string]string `json:"Limits"`
+	// Limits are the cgroup files the limits were written to, named as the
+	// host's cgroup version names them, and the values written.
+	Limits map[string]string `json:"Limits"`
 	// Usage is what the kernel counted in the container's cgroup.
 	Usage *cgroups.Usage `json:"Usage,omitempty"`
 	// NetworkSettings are the veth pair's ends and addresses, with --net veth.
@@ -81,7 +83,7 @@ func inspect(c *state.Container) inspection {
 		Command: c.Config.Command, Rootfs: c.Config.Rootfs, Image: c.Config.Image, Layers: c.Config.Layers,
 		Hostname: c.Config.Hostname, Env: c.Config.Env, Workdir: c.Config.Workdir, Volumes: c.Config.Volumes,
 		ReadOnly: c.Config.ReadOnly, TTY: c.Config.TTY, Init: !c.Config.NoInit, Network: c.Config.Network,
-		Cgroup: c.Cgroup, Limits: c.Config.Limits, StateDir: c.Dir(), Seccomp: "default", User: c.Config.User, Ports: c.Config.Ports}
+		Cgroup: c.Cgroup, Limits: limitFiles(c), StateDir: c.Dir(), Seccomp: "default", User: c.Config.User, Ports: c.Config.Ports}
 	if c.Config.Unconfined {
 		in.Seccomp = "unconfined"
 	}
@@ -115,4 +117,28 @@ func inspect(c *state.Container) inspection {
 		in.Volumes = []state.Volume{}
 	}
 	return in
+}
+
+// limitFiles names c's limits by the files of its cgroup's version (the
+// state keeps v2's names): the version its cgroup was made in, or for a
+// container without one, the host's.
+func limitFiles(c *state.Container) map[string]string {
+	if len(c.Config.Limits) == 0 {
+		return nil
+	}
+	version := 0
+	if rec, err := loadCgroupRecord(c); err == nil && rec.Cgroup != nil {
+		version = rec.Cgroup.Version
+	}
+	if version == 0 {
+		var err error
+		if version, err = cgroups.Detect(); err != nil {
+			return c.Config.Limits
+		}
+	}
+	files, err := cgroups.FilesOf(c.Config.Limits, version)
+	if err != nil {
+		return c.Config.Limits
+	}
+	return files
 }

@@ -15,6 +15,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,6 +192,47 @@ func readMemoryCounters(t *testing.T, pid int) memoryCounters {
 	}
 }
 
+// limitFileNames are the cgroup files inspect names for -m 64m --cpus 0.5
+// --cpu-weight 100 --pids-limit 50, by cgroup version (with swap
+// accounting on v1).
+var limitFileNames = map[int][]string{
+	1: {"cpu.cfs_period_us", "cpu.cfs_quota_us", "cpu.shares", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "pids.max"},
+	2: {"cpu.max", "cpu.weight", "memory.max", "memory.swap.max", "pids.max"},
+}
+
+// TestFinalInspectLimitFiles checks that inspect names the limits by the
+// files of this host's cgroup version, and that each holds the value
+// inspect shows, in the container's cgroup as /proc/PID/cgroup names it.
+// The v2 machine checks the same there (v2Box.inspectNames).
+func TestFinalInspectLimitFiles(t *testing.T) {
+	f := newFinal(t)
+	requireFinalCgroups(t, f)
+	id := f.detached("-m", "64m", "--cpus", "0.5", "--cpu-weight", "100", "--pids-limit", "50", "--rootfs", sharedRootfs(t), "sleep", "4752")
+	in := f.inspectCgroup(id)
+	version := hostCgroupVersion(t)
+	want := limitFileNames[version]
+	if version == 1 {
+		if _, err := os.Stat("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"); err != nil {
+			want = slices.DeleteFunc(slices.Clone(want), func(s string) bool { return s == "memory.memsw.limit_in_bytes" })
+		}
+	}
+	var got []string
+	for file := range in.Limits {
+		got = append(got, file)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("inspect's limits on cgroup v%d are %v (-want +got):\n%s", version, in.Limits, diff)
+	}
+	for file, value := range in.Limits {
+		controller, _, _ := strings.Cut(file, ".")
+		if kernel := readText(t, cgroupFile(t, in.Pid, controller, file)); kernel != value {
+			t.Errorf("inspect says %s %q, the kernel's file says %q", file, value, kernel)
+		}
+	}
+	t.Logf("inspect on cgroup v%d: %v", version, in.Limits)
+}
+
 // TestFinalCgroupOOMKill fills memory past -m 32m. In the foreground the
 // command is the hog: the runtime exits 137 and says, in one line, that
 // the memory limit was reached. Detached, the hog is a child and the
@@ -206,8 +249,9 @@ func TestFinalCgroupOOMKill(t *testing.T) {
 			t.Fatalf("want exit 137 and one line saying the memory limit was reached, got\n%s", r)
 		}
 		in := f.inspectCgroup("oom-fg")
-		if in.Usage["oomKills"] < 1 || in.Limits["memory.max"] != strconv.Itoa(32<<20) {
-			t.Errorf("inspect: limits %v, usage %v; want memory.max 32m and an OOM kill", in.Limits, in.Usage)
+		memoryFile := map[bool]string{true: "memory.max", false: "memory.limit_in_bytes"}[hostCgroupVersion(t) == 2]
+		if in.Usage["oomKills"] < 1 || in.Limits[memoryFile] != strconv.Itoa(32<<20) {
+			t.Errorf("inspect: limits %v, usage %v; want %s 32m and an OOM kill", in.Limits, in.Usage, memoryFile)
 		}
 		f.mustBox("rm", "oom-fg")
 		requireCgroupGone(t, in.ID)
@@ -627,6 +671,7 @@ func v2Guest(bin string) int {
 	check("pause freezes (cgroup.freeze), unpause thaws", g.pause)
 	check("exec joins the container's cgroup", g.execJoins)
 	check("stats reads memory.current, memory.max and pids.current", g.stats)
+	check("inspect names the limits by v2's files, as the kernel holds them", g.inspectNames)
 	check("the device allowlist (an eBPF program) refuses mknod outside it", g.deviceAllowlist)
 	check("docker-like cgroup namespace: processes moved to a leaf", func() error { return v2DockerLike(bin) })
 	check("nothing left under box", func() error { return v2NothingLeft("/sys/fs/cgroup/box") })
@@ -867,6 +912,34 @@ func (g v2Box) stats() error {
 	if !strings.Contains(out, " / 64m ") || !strings.Contains(out, " / no limit ") {
 		return fmt.Errorf("stats shows neither limit:\n%s", out)
 	}
+	return nil
+}
+
+// inspectNames checks that inspect names the limits by v2's files, each
+// holding the value shown (see TestFinalInspectLimitFiles for v1).
+func (g v2Box) inspectNames() error {
+	out, err := g.must("run", "-d", "-m", "64m", "--cpus", "0.5", "--cpu-weight", "100", "--pids-limit", "50", "--rootfs", v2Rootfs, "sleep", "60")
+	if err != nil {
+		return err
+	}
+	id := strings.TrimSpace(out)
+	defer g.run("rm", "-f", id)
+	in, err := g.inspect(id)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for file, value := range in.Limits {
+		names = append(names, file)
+		if kernel := v2Read(v2CgroupDir(id) + "/" + file); kernel != value {
+			return fmt.Errorf("inspect says %s %q, the kernel's file says %q", file, value, kernel)
+		}
+	}
+	sort.Strings(names)
+	if !slices.Equal(names, limitFileNames[2]) {
+		return fmt.Errorf("inspect names %v, want %v", in.Limits, limitFileNames[2])
+	}
+	fmt.Printf("      inspect: %v\n", in.Limits)
 	return nil
 }
 

@@ -54,6 +54,8 @@ type inspection struct {
 	NetworkSettings *network.Attachment `json:"NetworkSettings,omitempty"`
 	StateDir        string              `json:"StateDir"`
 	LogPath         string              `json:"LogPath,omitempty"`
+	// LogConfig is --log-opt's caps of the log, as docker's LogConfig.Config.
+	LogConfig map[string]string `json:"LogConfig,omitempty"`
 }
 
 func (i *inspectCmd) Run(g *cli) error {
@@ -94,7 +96,7 @@ func inspect(c *state.Container) inspection {
 		in.Finished = &c.Finished
 	}
 	if c.Config.Detach {
-		in.LogPath = c.LogPath()
+		in.LogPath, in.LogConfig = c.LogPath(), logConfig(c)
 	}
 	if st.Live() {
 		in.Pid = c.Pid

@@ -96,10 +96,10 @@ func (m *monitorCmd) Run(g *cli) error {
 	if err != nil {
 		return err
 	}
-	logFile, err := os.OpenFile(c.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logFile, err := openLog(c) // capped and rotated (logs.go)
 	if err != nil {
 		_ = store.Remove(c)
-		return fmt.Errorf("open log: %w", err)
+		return err
 	}
 	defer logFile.Close()
 	devNull, err := sys.DevNull(os.O_RDONLY)

@@ -40,6 +40,7 @@ type runCmd struct {
 	Network     networkFlags  `embed:""`
 	Resources   resourceFlags `embed:""`
 	Pull        pullFlags     `embed:""`
+	Log         logFlags      `embed:""`
 	Args        []string      `arg:"" optional:"" passthrough:"partial" name:"cmd" help:"IMAGE CMD [ARG...], or with --rootfs: CMD [ARG...]."`
 }
 
@@ -219,6 +220,9 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 		return cfg, err
 	}
 	if err := r.Resources.apply(&cfg); err != nil {
+		return cfg, err
+	}
+	if err := r.Log.apply(&cfg); err != nil {
 		return cfg, err
 	}
 	if cfg.IDMap != nil {

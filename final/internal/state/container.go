@@ -87,6 +87,8 @@ type Config struct {
 	Network string `json:"network,omitempty"`
 	// Ports are the published ports, HOSTIP:HOSTPORT:CONTAINERPORT (-p).
 	Ports []string `json:"ports,omitempty"`
+	// Log caps a detached container's log (--log-opt); nil: no cap.
+	Log *LogOptions `json:"log,omitempty"`
 }
 
 // Container is one container's state, stored as state.json.

@@ -227,17 +227,22 @@ func (e *execCmd) runViaInit(c *state.Container, path string, argv, env []string
 	if c.Config.NoInit {
 		return 0, fmt.Errorf("container %s has a user namespace, which this process cannot join (setns fails with EINVAL in a multithreaded program), and it runs without an init (--no-init) to start the command for us; not run, rather than run outside its user namespace", c.Name)
 	}
-	narrate.Explain(narrate.User, "The container has a user namespace, which a multithreaded Go program cannot join: ask its init to start the command instead.")
+	narrate.Explain(narrate.User, "The container has a user namespace, which a multithreaded Go program cannot join: ask its init to start the command instead; it narrates what it does for us here.")
 	conn, err := sys.DialUnix(filepath.Join(c.Dir(), execSocket))
 	if err != nil {
 		return 0, initGone{err}
 	}
 	defer conn.Close()
-	req := initproc.ExecRequest{Path: path, Argv: argv, Env: env, Dir: dir, TTY: e.TTY, Size: sys.Winsize{Rows: 24, Cols: 80}, User: user}
+	req := initproc.ExecRequest{Path: path, Argv: argv, Env: env, Dir: dir, TTY: e.TTY, Size: sys.Winsize{Rows: 24, Cols: 80}, User: user,
+		Explain: narrate.Enabled(), Color: narrate.Colored()}
 	var fds []int
 	if e.TTY {
 		if size, err := sys.GetWinsize(int(os.Stdin.Fd())); err == nil {
 			req.Size = size
+		}
+		if req.Explain {
+			// The init narrates what it does for us there.
+			fds = []int{int(os.Stderr.Fd())}
 		}
 	} else {
 		stdin := os.Stdin

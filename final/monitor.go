@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -139,11 +140,41 @@ func (m *monitorCmd) Run(g *cli) error {
 	if err != nil {
 		return err
 	}
+	explain, err := narrateOnInFile(c)
+	if err != nil {
+		return err
+	}
+	if explain != nil {
+		defer explain.Close()
+	}
 	// Let go of run's stderr: run returns when the last holder does.
-	narrate.Off()
 	if err := sys.Dup2(int(devNull.Fd()), 2); err != nil {
 		return err
 	}
 	s.wait()
 	return nil
+}
+
+// explainLog is the file in a detached container's state directory where
+// its monitor narrates once run has returned.
+const explainLog = "explain.log"
+
+// narrateOnInFile moves the narration, if --explain turned it on, from
+// run's stderr, which run stops reading once the container runs, to the
+// container's explain.log: what the monitor does when the container exits
+// (record the exit, remove its cgroups and network) is narrated there. It
+// says so first, on run's stderr. Without --explain it returns nil.
+func narrateOnInFile(c *state.Container) (*os.File, error) {
+	if !narrate.Enabled() {
+		return nil, nil
+	}
+	path := filepath.Join(c.Dir(), explainLog)
+	narrate.Explain(narrate.State, "run returns now, and this monitor supervises the container alone: it narrates on in %s (box rm removes that with the container).", path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		narrate.Off()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	narrate.Setup(true, f, false)
+	return f, nil
 }

@@ -35,7 +35,7 @@ var unnarrated = []unnarratedCall{
 		func(c sysCall, _ *traceContext) bool { return c.name == "ioctl" && isTerminalRead(c) }},
 	{"all", "a call still waiting when its process was killed (box's init waiting in accept4 for a box exec that never came)", "it never returned: there is no result to print",
 		func(c sysCall, _ *traceContext) bool { return strings.HasPrefix(c.result, "?") && c.name != "execve" }},
-	{"final", "accept4 on the init's exec.sock that finds no connection (EAGAIN)", "Go's poller trying the non-blocking listener before it waits: nothing was accepted",
+	{"final", "accept4 on the init's exec.sock that finds no connection (EAGAIN)", "the init trying its non-blocking listener before Go's poller waits for a connection: nothing was accepted",
 		func(c sysCall, _ *traceContext) bool {
 			return c.name == "accept4" && strings.Contains(c.result, "EAGAIN")
 		}},
@@ -544,13 +544,18 @@ type narratedLine struct {
 type groupedTrace struct {
 	calls []sysCall
 	group []int // per call: the narrating process, or -1 (a command's own)
-	lines []narratedLine
+	// printable is, per call, the trace line from which it can be printed
+	// whole: the order narration prints calls in, whichever goroutine or
+	// thread made them.
+	printable []int
+	lines     []narratedLine
 }
 
 func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 	type birth struct {
-		parent int
-		thread bool
+		parent   int
+		thread   bool
+		cloneEnd int // trace line where the clone that made it returned
 	}
 	births := map[int]birth{}
 	for _, c := range pt.calls {
@@ -562,7 +567,7 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 			pid = c.hostPid
 		}
 		if err == nil && pid > 0 {
-			births[pid] = birth{c.pid, strings.Contains(c.argString(), "CLONE_THREAD")}
+			births[pid] = birth{c.pid, strings.Contains(c.argString(), "CLONE_THREAD"), c.end}
 		}
 	}
 	group := map[int]int{} // pid: its narrating process (-1: foreign)
@@ -579,7 +584,15 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 		group[pid] = resolve(b.parent)
 		return group[pid]
 	}
-	gt := groupedTrace{calls: pt.calls, group: make([]int, len(pt.calls))}
+	gt := groupedTrace{calls: pt.calls, group: make([]int, len(pt.calls)), printable: make([]int, len(pt.calls))}
+	for i, c := range pt.calls {
+		// A call can be printed once it returned; a child's before its
+		// execve, once the clone returned in the parent, which prints it.
+		gt.printable[i] = c.end
+		if b, ok := births[c.pid]; ok && !b.thread && b.cloneEnd > c.end {
+			gt.printable[i] = b.cloneEnd
+		}
+	}
 	type bufKey struct {
 		group int
 		piped bool
@@ -616,7 +629,7 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 		// (box run -d's monitor and its init narrate to run, which copies
 		// the text to its own stderr; the copy is not narration again).
 		piped := strings.HasPrefix(path, "pipe:") && (fd == "2" || fd == "5")
-		if !piped && (fd == "1" || path != opts.stderrPath) {
+		if !piped && (fd == "1" || !opts.isNarration(path)) {
 			continue
 		}
 		data, _ := unquoteC(c.args[1])
@@ -662,16 +675,15 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 	narrated := map[int][]narratedEntry{}
 	for i, c := range gt.calls {
 		g := gt.group[i]
-		if g < 0 || (c.name == "write" && splitFDPath(c) == opts.stderrPath) {
+		if g < 0 || (c.name == "write" && opts.isNarration(splitFDPath(c))) {
 			continue
 		}
-		e := &tracedEntry{key: traceKey(c), call: c}
-		exempt := false
+		e := &tracedEntry{key: traceKey(c), call: c, printable: gt.printable[i]}
 		if ctx.needsNarration(c, g) {
 			e.required = true
 			for _, u := range unnarrated {
 				if u.match(c, ctx) {
-					e.required, exempt = false, true
+					e.required = false
 				}
 			}
 		}
@@ -681,9 +693,9 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 		if e.required {
 			rep.traced++
 		}
-		if exempt {
-			continue // on the list: never narrated, so nothing to match
-		}
+		// A call on the list need not be narrated, yet one that is must
+		// match it: the network code narrates the netlink socket it opens
+		// in the container's namespace, whose first request is a lookup.
 		traced[g] = append(traced[g], e)
 	}
 	checked := map[string]bool{}
@@ -720,6 +732,10 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 	}
 	sort.Ints(groups)
 	for _, g := range groups {
+		// Goroutines make calls at once (a port proxy's): each prints its
+		// call whole once it returned, so calls are in the order they
+		// returned, not the order they started.
+		sort.SliceStable(traced[g], func(a, b int) bool { return traced[g][a].printable < traced[g][b].printable })
 		rep.mismatches = append(rep.mismatches, alignGroup(traced[g], narrated[g])...)
 	}
 	return rep
@@ -759,6 +775,8 @@ func alignGroup(ts []*tracedEntry, ns []narratedEntry) []string {
 	i, j := 0, 0
 	for i < n && j < m {
 		switch {
+		case ns[i].key == ts[j].key && !ts[j].required && lcs[i][j+1] == lcs[i][j]:
+			j++ // a call on the unnarrated list: a later one may be this line's
 		case ns[i].key == ts[j].key:
 			ts[j].matched = true
 			pairs = append(pairs, pair{ns[i], ts[j]})
@@ -823,6 +841,23 @@ func alignGroup(ts []*tracedEntry, ns []narratedEntry) []string {
 	return bad
 }
 
+// isNarration tells whether writes to path are narration: the stderr
+// given, or one of alsoNarration.
+func (o traceOptions) isNarration(path string) bool {
+	if path == "" {
+		return false
+	}
+	if path == o.stderrPath {
+		return true
+	}
+	for _, p := range o.alsoNarration {
+		if ok, _ := filepath.Match(p, path); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func splitFDPath(c sysCall) string {
 	if len(c.args) == 0 {
 		return ""
@@ -851,10 +886,11 @@ func closest(ts []*tracedEntry, key string) string {
 
 // tracedEntry is a call one narrating process made.
 type tracedEntry struct {
-	key      string
-	call     sysCall
-	required bool
-	matched  bool
+	key       string
+	call      sysCall
+	printable int // see groupedTrace.printable
+	required  bool
+	matched   bool
 }
 
 // narratedEntry is a call one narrating process narrated.

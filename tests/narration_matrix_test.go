@@ -93,6 +93,8 @@ func TestNarrationMatchesStrace(t *testing.T) {
 func finalTrace(t *testing.T, strace string, d fimgDirs, o traceOptions, args ...string) *traced {
 	t.Helper()
 	o.roots = append(o.roots, d.store)
+	// A detached container's monitor narrates on in its state dir.
+	o.alsoNarration = append(o.alsoNarration, filepath.Join(d.state, "containers", "*", "explain.log"))
 	o.pending = pendingNarration(finalStep, args)
 	return startTraced(t, strace, finalStep, append([]string{"--store", d.store, "--state-dir", d.state, "--explain"}, args...), o)
 }
@@ -150,12 +152,26 @@ func TestFinalNarrationMatchesStrace(t *testing.T) {
 	scenario("-d then exec", func(t *testing.T, d fimgDirs) narrationReport {
 		rootfs := rootfsCopy(t)
 		name := fmt.Sprintf("narr-exec-%d", os.Getpid())
-		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true}, "run", "-d", "--name", name, "--rootfs", rootfs, "sleep", "30")
+		// box exec's stderr is a file both traces know: the init, traced
+		// with run, narrates onto it what it does for box exec.
+		execErrPath := filepath.Join(t.TempDir(), "exec-stderr")
+		execErr, err := os.Create(execErrPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer execErr.Close()
+		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true, alsoNarration: []string{execErrPath}},
+			"run", "-d", "--name", name, "--rootfs", rootfs, "sleep", "30")
 		waitRunning(t, d, name)
-		rep := finalTrace(t, strace, d, traceOptions{}, "exec", name, "true").wait()
+		execTr := finalTrace(t, strace, d, traceOptions{stderr: execErr, stderrPath: execErrPath}, "exec", name, "true")
+		rep := execTr.wait()
 		rm := finalTrace(t, strace, d, traceOptions{}, "rm", "-f", name).wait()
 		first := runTr.wait()
-		return sumReports(rep, rm, first)
+		whole := splitAcross(execErrPath, execTr, runTr)
+		if len(whole.mismatches) > 0 {
+			t.Errorf("box exec's stderr:\n  %s", strings.Join(whole.mismatches, "\n  "))
+		}
+		return sumReports(rep, rm, first, whole)
 	})
 	scenario("pause/unpause", func(t *testing.T, d fimgDirs) narrationReport {
 		rootfs := rootfsCopy(t)

@@ -42,10 +42,15 @@ type traceOptions struct {
 	// it writes there. "": a file of the harness's.
 	stderr     *os.File
 	stderrPath string
-	roots      []string // creations below these are checked (rootfs, store, state dir)
-	background bool     // start and return; wait with traced.wait
-	binary     string   // the runtime's binary, set by startTraced
-	ctty       bool     // start in a new session with stdin as its terminal
+	// alsoNarration are more files, as filepath.Match patterns, whose
+	// writes are narration: a detached container's monitor narrates into
+	// its state dir once run has returned, and the init narrates what box
+	// exec asks of it onto box exec's stderr.
+	alsoNarration []string
+	roots         []string // creations below these are checked (rootfs, store, state dir)
+	background    bool     // start and return; wait with traced.wait
+	binary        string   // the runtime's binary, set by startTraced
+	ctty          bool     // start in a new session with stdin as its terminal
 	// pending names why this scenario's narration is known to be untrue
 	// yet: its mismatches are logged, not failed, and the test fails once
 	// there are none, so the entry is removed (see pendingNarration).
@@ -61,6 +66,7 @@ type traced struct {
 	release   func()
 	opts      traceOptions
 	label     string
+	whole     map[string]bool // the lines of narration its processes wrote whole, set by wait
 }
 
 // checkNarration runs the binary of step with args under strace -f and
@@ -90,10 +96,6 @@ func pendingNarration(step string, args []string) string {
 		return ""
 	case has("build"):
 		return "box build: the layer store's files and each build step's container are not narrated yet"
-	case has("-d"):
-		return "box run -d: the monitor stops narrating once the container runs (narrate.Off, stderr to /dev/null), so its flock and cgroup rmdirs at exit go unprinted; the init does not narrate what box exec asks of it (accept4, clone, setsid, chdir, execve)"
-	case has("-p"):
-		return "box run -p: the port proxy's goroutines narrate concurrently with the rest, which the per-process order check does not model yet"
 	case has("run") && !has("--rootfs"):
 		return "box run IMAGE: the layer store's files (copies for the user namespace, container dirs) are not narrated yet"
 	}
@@ -194,7 +196,12 @@ func (tr *traced) wait() narrationReport {
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	rep := compareNarration(parseTrace(string(trace)), tr.opts)
+	pt := parseTrace(string(trace))
+	rep := compareNarration(pt, tr.opts)
+	tr.whole = map[string]bool{}
+	for _, l := range groupTrace(pt, tr.opts).lines {
+		tr.whole[l.text] = true
+	}
 	if stderr != "" {
 		rep.mismatches = append(rep.mismatches, splitLines(stderr, parseTrace(string(trace)), tr.opts)...)
 	}
@@ -211,6 +218,32 @@ func (tr *traced) wait() narrationReport {
 			tr.label, err, strings.Join(rep.mismatches, "\n  "), stderr, keepTrace(t, tr.traceFile))
 	default:
 		t.Logf("%s: %d narrated calls, %d traced calls of the checked families, all agree", tr.label, rep.narrated, rep.traced)
+	}
+	return rep
+}
+
+// splitAcross checks, as wait does for a stderr of its own, that each line
+// of narration in the file at path was written whole by a process of one
+// of the traced runs: box exec's stderr holds its own lines and those the
+// container's init, traced with run -d, wrote for it.
+func splitAcross(path string, runs ...*traced) narrationReport {
+	var rep narrationReport
+	b, err := os.ReadFile(path)
+	if err != nil {
+		rep.mismatches = append(rep.mismatches, err.Error())
+		return rep
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "# ") {
+			continue
+		}
+		whole := false
+		for _, tr := range runs {
+			whole = whole || tr.whole[l]
+		}
+		if !whole {
+			rep.mismatches = append(rep.mismatches, "line split by another process's output: "+strconv.Quote(l))
+		}
 	}
 	return rep
 }

@@ -17,6 +17,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"box/final/internal/sys"
 )
 
 // archive is a set of named files.
@@ -88,7 +90,7 @@ func (t *tarArchive) has(name string) bool {
 func (t *tarArchive) Close() error {
 	err := t.file.Close()
 	if t.remove != "" {
-		os.Remove(t.remove)
+		_ = sys.Unlink(t.remove)
 	}
 	return err
 }
@@ -140,14 +142,14 @@ func (s *Store) decompressToTemp(r io.Reader, what string) (*os.File, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := sys.CreateNew(tmp, 0o600)
 	if err != nil {
-		return nil, "", fmt.Errorf("create %s: %w", tmp, err)
+		return nil, "", err
 	}
 	src := &readErrors{r: r}
 	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		_ = sys.Unlink(tmp)
 		if src.err != nil {
 			return nil, "", damagedInput(what, err, src.err, false)
 		}
@@ -155,7 +157,7 @@ func (s *Store) decompressToTemp(r io.Reader, what string) (*os.File, string, er
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		f.Close()
-		os.Remove(tmp)
+		_ = sys.Unlink(tmp)
 		return nil, "", fmt.Errorf("decompress %s: %w", what, err)
 	}
 	return f, tmp, nil

@@ -18,6 +18,8 @@ import (
 	"syscall"
 
 	"box/final/internal/image/dockerfile"
+	"box/final/internal/narrate"
+	"box/final/internal/sys"
 )
 
 // addFiles runs ADD or COPY: the sources become one layer at the
@@ -43,12 +45,12 @@ func (b *Builder) addFiles(ins dockerfile.Instruction) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	narrate.Explain(narrate.Layers, "Write the files of %s as a layer tar in %s.", ins.Text, tmp)
+	f, err := sys.CreateNew(tmp, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return err
 	}
-	defer f.Close()
+	defer func() { f.Close(); _ = sys.Unlink(tmp) }()
 	w := newLayerWriter(f, func(int) int { return 0 })
 	w.attrs = b.lowerDirAttrs
 	for _, p := range files {

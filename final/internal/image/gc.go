@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"box/final/internal/narrate"
+	"box/final/internal/sys"
 )
 
 // RemoveImage forgets the image name, then deletes the layers that no
@@ -27,7 +28,7 @@ func (s *Store) RemoveImage(name string, pinned map[string]bool) (Image, []strin
 	}
 	defer unlock()
 	narrate.Explain(narrate.Layers, "Forget image %s: remove %s.", img.Name, s.imagePath(img.Name))
-	if err := os.Remove(s.imagePath(img.Name)); err != nil {
+	if err := sys.Unlink(s.imagePath(img.Name)); err != nil {
 		return Image{}, nil, fmt.Errorf("remove image %s: %w", img.Name, err)
 	}
 	all, err := s.allLayers()
@@ -78,11 +79,11 @@ func (s *Store) removeUnusedLayers(candidates []string, pinned map[string]bool) 
 		copies, _ := filepath.Glob(filepath.Join(s.shiftedDir(), "*", strings.TrimPrefix(d, "sha256:")))
 		sort.Strings(copies)
 		for _, p := range append(copies, s.LayerDir(d)) {
-			if err := os.RemoveAll(p); err != nil {
+			if err := sys.RemoveAll(p); err != nil {
 				return deleted, fmt.Errorf("delete layer %s: %w", d, err)
 			}
 		}
-		if err := os.Remove(s.LayerDir(d) + ".json"); err != nil && !os.IsNotExist(err) {
+		if err := sys.Unlink(s.LayerDir(d) + ".json"); err != nil {
 			return deleted, fmt.Errorf("delete layer %s: %w", d, err)
 		}
 		deleted = append(deleted, d)
@@ -110,7 +111,7 @@ func (s *Store) forgetImported(deleted []string) error {
 		p := filepath.Join(s.importedDir(), e.Name())
 		b, err := os.ReadFile(p)
 		if err == nil && gone[strings.TrimSpace(string(b))] {
-			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			if err := sys.Unlink(p); err != nil {
 				return fmt.Errorf("delete %s: %w", p, err)
 			}
 		}

@@ -60,7 +60,7 @@ func (s *Store) recordImported(fileDigest, layer string) error {
 	if fileDigest == "" {
 		return nil
 	}
-	if err := os.MkdirAll(s.importedDir(), 0o700); err != nil {
+	if err := mkdirAll(s.importedDir(), 0o700); err != nil {
 		return fmt.Errorf("store %s: %w", s.dir, err)
 	}
 	return s.writeFileAtomic(filepath.Join(s.importedDir(), fileDigest), []byte(layer+"\n"))

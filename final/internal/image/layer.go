@@ -14,6 +14,7 @@ import (
 	"os"
 
 	"box/final/internal/narrate"
+	"box/final/internal/sys"
 )
 
 // layerInfo is what the store keeps beside a layer's dir, in HEX.json.
@@ -52,24 +53,32 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 			return l, false, nil
 		}
 	}
-	tree, err := s.newTemp("layer")
-	if err != nil {
-		return Layer{}, false, err
-	}
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		return Layer{}, false, fmt.Errorf("mkdir %s: %w", tree, err)
-	}
-	defer os.RemoveAll(tree) // a no-op once the tree is renamed into place
-	narrate.Explain(narrate.Layers, "Extract %s into %s, translating OCI whiteouts into overlayfs ones.", what, tree)
 	plain, err := decompress(r)
 	if err != nil {
 		return Layer{}, false, fmt.Errorf("%s: %w", what, err)
 	}
+	tree, err := s.newTemp("layer")
+	if err != nil {
+		return Layer{}, false, err
+	}
+	narrate.Explain(narrate.Layers, "Extract %s into %s, translating OCI whiteouts into overlayfs ones.", what, tree)
+	x := newExtractor(tree)
+	if err := x.tree.Mkdir(tree, 0o755); err != nil {
+		x.tree.Done()
+		return Layer{}, false, err
+	}
+	stored := false
+	defer func() {
+		if !stored {
+			_ = sys.RemoveAll(tree)
+		}
+	}()
 	hash := sha256.New()
 	src := &readErrors{r: plain}
 	counted := &countingReader{r: io.TeeReader(src, hash)}
-	x := newExtractor(tree)
-	if err := x.extractLayer(counted); err != nil {
+	err = x.extractLayer(counted)
+	x.tree.Done()
+	if err != nil {
 		return Layer{}, false, damagedInput(what, err, src.err, counted.n > tarBlock)
 	}
 	// The digest covers the whole stream, up to the zero blocks after the
@@ -93,12 +102,13 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 		return Layer{}, false, err
 	}
 	narrate.Explain(narrate.Layers, "Rename it to %s: the layer appears whole or not at all.", s.LayerDir(l.Digest))
-	if err := os.Rename(tree, s.LayerDir(l.Digest)); err != nil {
+	if err := sys.Rename(tree, s.LayerDir(l.Digest)); err != nil {
 		if _, statErr := os.Stat(s.LayerDir(l.Digest)); statErr == nil {
 			return l, false, nil // another runtime stored the same layer meanwhile
 		}
 		return Layer{}, false, fmt.Errorf("store layer %s: %w", l.Digest, err)
 	}
+	stored = true
 	return l, true, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"box/final/internal/narrate"
 	"box/final/internal/state"
 	"box/final/internal/sys"
 )
@@ -240,12 +241,12 @@ func (s *Store) LayerFromUpper(upper string, m *state.IDMap, what string) (Layer
 	if err != nil {
 		return Layer{}, false, err
 	}
-	defer os.Remove(tmp)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	narrate.Explain(narrate.Layers, "Write what the container changed, its upper dir %s, as a layer tar in %s (owners given back to the container's ids, whiteouts in OCI form).", upper, tmp)
+	f, err := sys.CreateNew(tmp, 0o600)
 	if err != nil {
-		return Layer{}, false, fmt.Errorf("create %s: %w", tmp, err)
+		return Layer{}, false, err
 	}
-	defer f.Close()
+	defer func() { f.Close(); _ = sys.Unlink(tmp) }()
 	ids := func(id int) int { return id }
 	if m != nil {
 		ids = func(id int) int { return unshiftID(id, *m) }

@@ -52,14 +52,14 @@ func (o *overlayMount) shortenLowers(dir string) error {
 	}
 	links := filepath.Join(dir, "l")
 	narrate.Explain(narrate.Layers, "The mount options would be %d bytes, more than the %d mount(2) takes: name the layers by short symlinks in %s.", n, maxMountData, links)
-	if err := os.Mkdir(links, 0o700); err != nil {
-		return fmt.Errorf("mkdir %s: %w", links, err)
+	if err := sys.MkdirNew(links, 0o700); err != nil {
+		return err
 	}
 	short := make([]string, len(o.lower))
 	for i, layer := range o.lower {
 		name := strconv.Itoa(i)
-		if err := os.Symlink(layer, filepath.Join(links, name)); err != nil {
-			return fmt.Errorf("symlink %s: %w", filepath.Join(links, name), err)
+		if err := sys.Symlink(layer, filepath.Join(links, name)); err != nil {
+			return err
 		}
 		short[i] = "l/" + name
 	}

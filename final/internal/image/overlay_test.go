@@ -88,8 +88,9 @@ func fakeLayer(t *testing.T, s *Store, digest string) {
 }
 
 // TestMountCalls records what mounting and removing a container's root
-// ask of the kernel, and compares it with the golden file. The files are
-// made for real in a temp dir; the kernel calls are only recorded.
+// ask of the kernel, and compares it with the golden file. The calls are
+// only recorded: the container's dir is made by the test, as mkdir would
+// have, so that Remove finds something to remove.
 func TestMountCalls(t *testing.T) {
 	requireRoot(t) // the dirs are given to root, or to a user namespace's root
 	for _, tt := range []struct {
@@ -113,15 +114,16 @@ func TestMountCalls(t *testing.T) {
 				if err := r.Mount(digests, tt.m, "/run/box/containers/test"); err != nil {
 					return err
 				}
+				if err := os.Mkdir(r.Dir(), 0o700); err != nil {
+					return err
+				}
 				return r.Remove()
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := os.Stat(r.Dir()); !os.IsNotExist(err) {
-				t.Errorf("Remove left %s: %v", r.Dir(), err)
-			}
 			out = strings.ReplaceAll(out, s.Dir(), "STORE")
+			out = regexp.MustCompile(`tmp/[0-9]+-[0-9]+-([a-z]+)-[0-9a-f]{12}`).ReplaceAllString(out, "tmp/PID-START-$1-RAND")
 			out = regexp.MustCompile(`containers/[0-9a-f]{16}`).ReplaceAllString(out, "containers/MOUNTID")
 			// The lock's descriptor is a real one, whose number depends on
 			// what else the test process has open at that moment.

@@ -121,16 +121,17 @@ func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error)
 	if len(o.lower) == 0 {
 		return errors.New("the image has no layers, so nothing to run: build one with ADD or COPY")
 	}
-	if err := os.Mkdir(r.dir, 0o700); err != nil {
-		return fmt.Errorf("mkdir %s: %w", r.dir, err)
+	narrate.Explain(narrate.Layers, "Make the container's dir %s, and name in it the container's state dir, which cleanup looks for.", r.dir)
+	if err := sys.MkdirNew(r.dir, 0o700); err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {
 			_ = r.Remove()
 		}
 	}()
-	if err := os.WriteFile(filepath.Join(r.dir, ownerFile), []byte(owner+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(r.dir, ownerFile), err)
+	if err := sys.WriteNewFile(filepath.Join(r.dir, ownerFile), []byte(owner+"\n"), 0o600); err != nil {
+		return err
 	}
 	if err := r.makeDirs(&o, m); err != nil {
 		return err
@@ -149,11 +150,12 @@ func (r *Root) makeDirs(o *overlayMount, m *state.IDMap) error {
 		// Root of the user namespace (host gid m.HostID) must get through
 		// to the mount point; others may not (a layer may hold setuid
 		// programs).
-		if err := os.Chown(r.dir, 0, int(m.HostID)); err != nil {
-			return fmt.Errorf("chown %s: %w", r.dir, err)
+		narrate.Explain(narrate.User, "Let root of the user namespace (host gid %d) through the container's dir to its mount point, and no one else: a layer may hold setuid programs.", m.HostID)
+		if err := sys.Chown(r.dir, 0, int(m.HostID)); err != nil {
+			return err
 		}
-		if err := os.Chmod(r.dir, 0o710); err != nil {
-			return fmt.Errorf("chmod %s: %w", r.dir, err)
+		if err := sys.Chmod(r.dir, 0o710); err != nil {
+			return err
 		}
 	}
 	rw, err := r.upperFilesystem()
@@ -165,22 +167,35 @@ func (r *Root) makeDirs(o *overlayMount, m *state.IDMap) error {
 	if m != nil {
 		rootUID = int(m.HostID)
 	}
+	narrate.Explain(narrate.Layers, "Make the upper dir, which takes what the container writes (owned by its root: it is the container's /), overlayfs's work dir beside it, and the mount point.")
 	for _, d := range []struct {
 		path string
-		mode fs.FileMode
+		mode uint32
 		uid  int
 	}{{o.upper, 0o755, rootUID}, {o.work, 0o700, 0}, {r.Rootfs(), 0o755, 0}} {
-		if err := os.Mkdir(d.path, d.mode); err != nil {
-			return fmt.Errorf("mkdir %s: %w", d.path, err)
+		if err := sys.MkdirNew(d.path, d.mode); err != nil {
+			return err
 		}
-		if err := os.Chmod(d.path, d.mode); err != nil { // past the umask
-			return fmt.Errorf("chmod %s: %w", d.path, err)
+		if err := chmodPastUmask(d.path, d.mode); err != nil {
+			return err
 		}
-		if err := os.Chown(d.path, d.uid, d.uid); err != nil {
-			return fmt.Errorf("chown %s: %w", d.path, err)
+		if d.uid != 0 {
+			if err := sys.Chown(d.path, d.uid, d.uid); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// chmodPastUmask gives path its mode exactly when the umask trimmed it
+// at mkdir(2).
+func chmodPastUmask(path string, mode uint32) error {
+	info, err := os.Stat(path)
+	if err == nil && uint32(info.Mode().Perm()) == mode {
+		return nil
+	}
+	return sys.Chmod(path, mode)
 }
 
 // upperFilesystem returns the dir to hold upper and work: the container's
@@ -198,8 +213,8 @@ func (r *Root) upperFilesystem() (string, error) {
 		return r.dir, nil
 	}
 	rw := filepath.Join(r.dir, "rw")
-	if err := os.Mkdir(rw, 0o700); err != nil {
-		return "", fmt.Errorf("mkdir %s: %w", rw, err)
+	if err := sys.MkdirNew(rw, 0o700); err != nil {
+		return "", err
 	}
 	narrate.Explain(narrate.Layers, "The store is on overlayfs, as inside docker run --privileged, and overlayfs cannot be an upper dir: mount a tmpfs to hold upper and work instead.")
 	if err := sys.Mount("tmpfs", rw, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
@@ -228,10 +243,7 @@ func (r *Root) Remove() error {
 		}
 	}
 	narrate.Explain(narrate.Layers, "Remove the container's upper dir and mount point: %s.", r.dir)
-	if err := os.RemoveAll(r.dir); err != nil {
-		return fmt.Errorf("remove %s: %w", r.dir, err)
-	}
-	return nil
+	return sys.RemoveAll(r.dir)
 }
 
 // mountsUnder lists the mount points at or below dir in our mount table,

@@ -12,7 +12,6 @@ package image
 // inside docker.)
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -38,19 +37,23 @@ func (s *Store) shiftedLayer(digest string, m state.IDMap) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return "", fmt.Errorf("mkdir %s: %w", filepath.Dir(dst), err)
-	}
 	tmp, err := s.newTemp("shift")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp) // a no-op once renamed into place
 	narrate.Explain(narrate.User, "Copy layer %s with its owners shifted by %d, so root of the container's user namespace owns its files (once per id range; as docker's userns-remap).", ShortDigest(digest), m.HostID)
-	if err := copyShifted(s.LayerDir(digest), tmp, func(id int) int { return shiftID(id, m) }); err != nil {
+	if err := mkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return "", err
+	}
+	tree := sys.NewTree(tmp)
+	err = copyShifted(tree, s.LayerDir(digest), tmp, func(id int) int { return shiftID(id, m) })
+	tree.Done()
+	if err != nil {
+		_ = sys.RemoveAll(tmp)
 		return "", fmt.Errorf("shift layer %s: %w", ShortDigest(digest), err)
 	}
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := sys.Rename(tmp, dst); err != nil {
+		_ = sys.RemoveAll(tmp)
 		if _, statErr := os.Stat(dst); statErr == nil {
 			return dst, nil // another runtime made the same copy meanwhile
 		}
@@ -81,8 +84,9 @@ func unshiftID(id int, m state.IDMap) int {
 // copyShifted copies the tree src to the new directory dst, with every
 // owner passed through shift: files, directories, symlinks, hard links
 // (kept as links), device nodes and whiteouts, modes, times and extended
-// attributes. Nothing is followed through a symlink.
-func copyShifted(src, dst string, shift func(int) int) error {
+// attributes. Nothing is followed through a symlink. The calls are made
+// through tree, which counts them.
+func copyShifted(tree *sys.Tree, src, dst string, shift func(int) int) error {
 	links := map[uint64]string{} // inode of a file with several links -> its first copy
 	var dirs []string
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
@@ -98,24 +102,24 @@ func copyShifted(src, dst string, shift func(int) int) error {
 		st := info.Sys().(*syscall.Stat_t)
 		if !info.IsDir() && st.Nlink > 1 {
 			if first, ok := links[st.Ino]; ok {
-				return os.Link(first, target)
+				return tree.Link(first, target)
 			}
 			links[st.Ino] = target
 		}
-		if err := copyEntry(p, target, info, st); err != nil {
+		if err := copyEntry(tree, p, target, info, st); err != nil {
 			return err
 		}
-		if err := os.Lchown(target, shift(int(st.Uid)), shift(int(st.Gid))); err != nil {
-			return fmt.Errorf("chown %s: %w", target, err)
+		if err := tree.Lchown(target, shift(int(st.Uid)), shift(int(st.Gid))); err != nil {
+			return err
 		}
-		if err := copyXattrs(p, target); err != nil {
+		if err := copyXattrs(tree, p, target); err != nil {
 			return err
 		}
 		if info.IsDir() {
 			dirs = append(dirs, p) // mode and times last: filling a dir changes them
 			return nil
 		}
-		return finishCopy(target, info)
+		return finishCopy(tree, target, info)
 	})
 	if err != nil {
 		return err
@@ -126,7 +130,7 @@ func copyShifted(src, dst string, shift func(int) int) error {
 		if err != nil {
 			return err
 		}
-		if err := finishCopy(filepath.Join(dst, rel), info); err != nil {
+		if err := finishCopy(tree, filepath.Join(dst, rel), info); err != nil {
 			return err
 		}
 	}
@@ -134,22 +138,19 @@ func copyShifted(src, dst string, shift func(int) int) error {
 }
 
 // copyEntry makes at target a copy of the entry at p, without its owner.
-func copyEntry(p, target string, info fs.FileInfo, st *syscall.Stat_t) error {
+func copyEntry(tree *sys.Tree, p, target string, info fs.FileInfo, st *syscall.Stat_t) error {
 	mode := info.Mode()
 	switch {
 	case mode.IsDir():
-		if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("mkdir %s: %w", target, err)
-		}
-		return nil
+		return tree.Mkdir(target, 0o700)
 	case mode.IsRegular():
-		return copyFile(p, target)
+		return copyFile(tree, p, target)
 	case mode&fs.ModeSymlink != 0:
 		link, err := os.Readlink(p)
 		if err != nil {
 			return err
 		}
-		return os.Symlink(link, target)
+		return tree.Symlink(link, target)
 	case mode&(fs.ModeDevice|fs.ModeNamedPipe) != 0:
 		kind := uint32(syscall.S_IFIFO)
 		if mode&fs.ModeCharDevice != 0 {
@@ -160,7 +161,7 @@ func copyEntry(p, target string, info fs.FileInfo, st *syscall.Stat_t) error {
 		rdev := uint64(st.Rdev)
 		major := uint32((rdev>>8)&0xfff) | uint32((rdev>>32)&^0xfff)
 		minor := uint32(rdev&0xff) | uint32((rdev>>12)&^0xff)
-		return sys.Mknod(target, kind, major, minor)
+		return tree.Mknod(target, kind, major, minor)
 	}
 	return nil // a socket: nothing to copy
 }
@@ -168,15 +169,15 @@ func copyEntry(p, target string, info fs.FileInfo, st *syscall.Stat_t) error {
 // copyFile copies a regular file's content; io.Copy between two files
 // uses copy_file_range(2), which a filesystem like xfs or btrfs turns into
 // a shared extent instead of a copy.
-func copyFile(src, dst string) error {
+func copyFile(tree *sys.Tree, src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	out, err := tree.Create(dst, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", dst, err)
+		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
@@ -190,7 +191,7 @@ func copyFile(src, dst string) error {
 
 // copyXattrs copies the extended attributes of p to target: opaque
 // markers, file capabilities.
-func copyXattrs(p, target string) error {
+func copyXattrs(tree *sys.Tree, p, target string) error {
 	names, err := sys.Llistxattr(p)
 	if err != nil {
 		return err
@@ -200,7 +201,7 @@ func copyXattrs(p, target string) error {
 		if err != nil {
 			return err
 		}
-		if err := sys.Lsetxattr(target, name, v); err != nil {
+		if err := tree.Lsetxattr(target, name, v); err != nil {
 			return err
 		}
 	}
@@ -209,11 +210,27 @@ func copyXattrs(p, target string) error {
 
 // finishCopy gives target the mode (after chown, which clears setuid)
 // and the modification time of the original.
-func finishCopy(target string, info fs.FileInfo) error {
+func finishCopy(tree *sys.Tree, target string, info fs.FileInfo) error {
 	if info.Mode()&fs.ModeSymlink == 0 {
-		if err := os.Chmod(target, info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-			return fmt.Errorf("chmod %s: %w", target, err)
+		if err := tree.Chmod(target, unixMode(info.Mode())); err != nil {
+			return err
 		}
 	}
-	return sys.Lutimes(target, info.ModTime())
+	return tree.Lutimes(target, info.ModTime())
+}
+
+// unixMode is the permission, setuid, setgid and sticky bits of m as
+// chmod(2) takes them.
+func unixMode(m fs.FileMode) uint32 {
+	mode := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		mode |= syscall.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		mode |= syscall.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		mode |= syscall.S_ISVTX
+	}
+	return mode
 }

@@ -64,20 +64,51 @@ func (s *Store) Init() error {
 		{s.dir, 0o711}, {s.layersDir(), 0o700}, {s.shiftedDir(), 0o700}, {s.imagesDir(), 0o700},
 		{s.containersDir(), 0o711}, {s.tmpDir(), 0o700},
 	}
+	explained := false
 	for _, d := range dirs {
-		if err := os.MkdirAll(d.path, d.mode); err != nil {
+		if _, err := os.Stat(d.path); err == nil {
+			continue
+		}
+		if !explained {
+			narrate.Explain(narrate.Layers, "Make the store's directories in %s: layers, their copies for user namespaces, images, container roots, work in progress.", s.dir)
+			explained = true
+		}
+		if err := mkdirAll(d.path, uint32(d.mode)); err != nil {
 			return fmt.Errorf("store %s: %w", s.dir, err)
 		}
 	}
-	// MkdirAll leaves an existing dir's mode alone, and the umask trims a
+	// mkdir leaves an existing dir's mode alone, and the umask trims a
 	// new one's; the store's mode is what lets a user namespace in.
-	if err := os.Chmod(s.dir, 0o711); err != nil {
-		return fmt.Errorf("store %s: %w", s.dir, err)
-	}
-	if err := os.Chmod(s.containersDir(), 0o711); err != nil {
-		return fmt.Errorf("store %s: %w", s.dir, err)
+	for _, dir := range []string{s.dir, s.containersDir()} {
+		info, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", s.dir, err)
+		}
+		if info.Mode().Perm() == 0o711 {
+			continue
+		}
+		if err := sys.Chmod(dir, 0o711); err != nil {
+			return fmt.Errorf("store %s: %w", s.dir, err)
+		}
 	}
 	return nil
+}
+
+// mkdirAll makes dir and the dirs on the way to it that are missing, each
+// with a narrated mkdir(2); dirs that exist are left as they are.
+func mkdirAll(dir string, mode uint32) error {
+	if info, err := os.Stat(dir); err == nil {
+		if info.IsDir() {
+			return nil
+		}
+		return fmt.Errorf("mkdir %s: not a directory", dir)
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent, mode); err != nil {
+			return err
+		}
+	}
+	return sys.Mkdir(dir, mode)
 }
 
 // Dir is the store's directory.
@@ -97,7 +128,7 @@ func (s *Store) LayerDir(digest string) string {
 // lock takes the store's lock, shared or exclusive, until unlock is
 // called; the kernel drops it if we die.
 func (s *Store) lock(exclusive bool) (unlock func(), err error) {
-	return sys.LockFile(filepath.Join(s.dir, "lock"), exclusive)
+	return sys.OpenLockFile(filepath.Join(s.dir, "lock"), exclusive)
 }
 
 func (s *Store) imagePath(name string) string {
@@ -191,13 +222,14 @@ func (s *Store) writeFileAtomic(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
+	narrate.Explain(narrate.Layers, "Write %s whole: into a new file of tmp, renamed into place, so a reader sees the old file or the new one.", name)
+	if err := sys.WriteNewFile(tmp, data, 0o600); err != nil {
+		_ = sys.Unlink(tmp)
+		return err
 	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename %s: %w", tmp, err)
+	if err := sys.Rename(tmp, name); err != nil {
+		_ = sys.Unlink(tmp)
+		return err
 	}
 	return nil
 }
@@ -227,7 +259,7 @@ func (s *Store) removeStaleTemp() error {
 		}
 		p := filepath.Join(s.tmpDir(), e.Name())
 		narrate.Explain(narrate.Layers, "Remove %s, left behind by a runtime that is gone.", p)
-		if err := os.RemoveAll(p); err != nil {
+		if err := sys.RemoveAll(p); err != nil {
 			return fmt.Errorf("remove stale %s: %w", p, err)
 		}
 	}

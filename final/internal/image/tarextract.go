@@ -23,13 +23,15 @@ import (
 	"box/final/internal/sys"
 )
 
-// extractor unpacks one layer below root.
+// extractor unpacks one layer below root, through tree, which counts the
+// calls.
 type extractor struct {
 	root string
+	tree *sys.Tree
 	dirs []*tar.Header // modes, owners and times are set last: see finishDirs
 }
 
-func newExtractor(root string) *extractor { return &extractor{root: root} }
+func newExtractor(root string) *extractor { return &extractor{root: root, tree: sys.NewTree(root)} }
 
 // extractLayer extracts every entry of the layer tar r.
 func (x *extractor) extractLayer(r io.Reader) error {
@@ -87,8 +89,8 @@ func (x *extractor) apply(hdr *tar.Header, r io.Reader) error {
 		return nil
 	}
 	p := filepath.Join(x.root, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", filepath.Dir(p), err)
+	if err := x.tree.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -113,10 +115,10 @@ func (x *extractor) apply(hdr *tar.Header, r io.Reader) error {
 // whiteout records that target, a path of the layers below, is deleted.
 func (x *extractor) whiteout(target string) error {
 	p := filepath.Join(x.root, target)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", filepath.Dir(p), err)
+	if err := x.tree.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
 	}
-	if err := os.RemoveAll(p); err != nil {
+	if err := x.tree.RemoveAll(p); err != nil {
 		return fmt.Errorf("replace %s: %w", p, err)
 	}
 	return makeWhiteout(p)
@@ -128,8 +130,8 @@ func (x *extractor) opaque(dir string) error {
 	if info, err := os.Lstat(p); err == nil && !info.IsDir() {
 		return fmt.Errorf("tar entry %s: an opaque marker inside something that is not a directory", opaqueName(dir))
 	}
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", p, err)
+	if err := x.tree.MkdirAll(p, 0o755); err != nil {
+		return err
 	}
 	return makeOpaque(p)
 }
@@ -167,7 +169,7 @@ func checkParents(root, name string) error {
 // removeEntry removes what is at p, so an entry can be created in its
 // place without following a symlink that was there. A directory stays if
 // keepDir.
-func removeEntry(p string, keepDir bool) error {
+func (x *extractor) removeEntry(p string, keepDir bool) error {
 	info, err := os.Lstat(p)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && info.IsDir() && keepDir) {
 		return nil
@@ -175,7 +177,7 @@ func removeEntry(p string, keepDir bool) error {
 	if err != nil {
 		return fmt.Errorf("lstat %s: %w", p, err)
 	}
-	if err := os.RemoveAll(p); err != nil {
+	if err := x.tree.RemoveAll(p); err != nil {
 		return fmt.Errorf("replace %s: %w", p, err)
 	}
 	return nil
@@ -184,11 +186,15 @@ func removeEntry(p string, keepDir bool) error {
 // makeDir creates a directory, or keeps one already there; its mode,
 // owner and time wait for finishDirs.
 func (x *extractor) makeDir(p string, hdr *tar.Header) error {
-	if err := removeEntry(p, true); err != nil {
+	if err := x.removeEntry(p, true); err != nil {
 		return err
 	}
-	if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("mkdir %s: %w", p, err)
+	if info, err := os.Lstat(p); err == nil && info.IsDir() {
+		x.dirs = append(x.dirs, hdr) // made already, as a parent of an earlier entry
+		return nil
+	}
+	if err := x.tree.Mkdir(p, 0o755); err != nil {
+		return err
 	}
 	x.dirs = append(x.dirs, hdr)
 	return nil
@@ -197,12 +203,12 @@ func (x *extractor) makeDir(p string, hdr *tar.Header) error {
 // writeFile creates a new file: O_EXCL and O_NOFOLLOW make sure it is a
 // new file at p and not the target of a link.
 func (x *extractor) writeFile(p string, r io.Reader) error {
-	if err := removeEntry(p, false); err != nil {
+	if err := x.removeEntry(p, false); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	f, err := x.tree.Create(p, 0o600)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", p, err)
+		return err
 	}
 	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
@@ -217,13 +223,10 @@ func (x *extractor) writeFile(p string, r io.Reader) error {
 // symlink creates a symlink. Its target may be anything, even absolute:
 // it is resolved inside the container, and never followed here.
 func (x *extractor) symlink(p string, hdr *tar.Header) error {
-	if err := removeEntry(p, false); err != nil {
+	if err := x.removeEntry(p, false); err != nil {
 		return err
 	}
-	if err := os.Symlink(hdr.Linkname, p); err != nil {
-		return fmt.Errorf("symlink %s: %w", p, err)
-	}
-	return nil
+	return x.tree.Symlink(hdr.Linkname, p)
 }
 
 // hardlink links p to an earlier entry, which must be inside the layer and
@@ -237,10 +240,10 @@ func (x *extractor) hardlink(p string, hdr *tar.Header) error {
 	if err := checkParents(x.root, target); err != nil {
 		return fmt.Errorf("hard link %s: %w", hdr.Name, err)
 	}
-	if err := removeEntry(p, false); err != nil {
+	if err := x.removeEntry(p, false); err != nil {
 		return err
 	}
-	if err := os.Link(filepath.Join(x.root, target), p); err != nil {
+	if err := x.tree.Link(filepath.Join(x.root, target), p); err != nil {
 		return fmt.Errorf("hard link %s: %w", hdr.Name, err)
 	}
 	return nil
@@ -250,7 +253,7 @@ func (x *extractor) hardlink(p string, hdr *tar.Header) error {
 // nodes of their image (their root is mounted nodev), but a layer keeps
 // what its tar holds.
 func (x *extractor) mknod(p string, hdr *tar.Header) error {
-	if err := removeEntry(p, false); err != nil {
+	if err := x.removeEntry(p, false); err != nil {
 		return err
 	}
 	kind := map[byte]uint32{tar.TypeChar: syscall.S_IFCHR, tar.TypeBlock: syscall.S_IFBLK, tar.TypeFifo: syscall.S_IFIFO}[hdr.Typeflag]
@@ -259,36 +262,35 @@ func (x *extractor) mknod(p string, hdr *tar.Header) error {
 		// a device of that number would delete the file below.
 		return fmt.Errorf("tar entry %s is a character device 0/0, which overlayfs reads as a whiteout; image layers mark deletions with .wh. names", hdr.Name)
 	}
-	return sys.Mknod(p, kind|uint32(hdr.Mode&0o7777), uint32(hdr.Devmajor), uint32(hdr.Devminor))
+	return x.tree.Mknod(p, kind|uint32(hdr.Mode&0o7777), uint32(hdr.Devmajor), uint32(hdr.Devminor))
 }
 
 // setAttrs gives p the owner, mode, extended attributes and time of hdr.
 // The owner comes first: chown(2) clears the setuid bit and file
 // capabilities. Nothing here follows a symlink.
 func (x *extractor) setAttrs(p string, hdr *tar.Header) error {
-	if err := os.Lchown(p, hdr.Uid, hdr.Gid); err != nil {
-		return fmt.Errorf("chown %s: %w", p, err)
+	if err := x.tree.Lchown(p, hdr.Uid, hdr.Gid); err != nil {
+		return err
 	}
 	if hdr.Typeflag != tar.TypeSymlink {
-		mode := hdr.FileInfo().Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-		if err := os.Chmod(p, mode); err != nil {
-			return fmt.Errorf("chmod %s: %w", p, err)
+		if err := x.tree.Chmod(p, unixMode(hdr.FileInfo().Mode())); err != nil {
+			return err
 		}
 	}
-	if err := setXattrs(p, hdr); err != nil {
+	if err := setXattrs(x.tree, p, hdr); err != nil {
 		return err
 	}
 	if hdr.ModTime.IsZero() {
 		return nil
 	}
-	return sys.Lutimes(p, hdr.ModTime)
+	return x.tree.Lutimes(p, hdr.ModTime)
 }
 
 // setXattrs sets the extended attributes a tar carries as PAX records
 // (file capabilities, say). An image says "opaque" with .wh..wh..opq;
 // overlayfs's own xattrs in a tar could redirect its lookups, so they are
 // not taken.
-func setXattrs(p string, hdr *tar.Header) error {
+func setXattrs(tree *sys.Tree, p string, hdr *tar.Header) error {
 	var names []string
 	for key := range hdr.PAXRecords {
 		attr, ok := strings.CutPrefix(key, "SCHILY.xattr.")
@@ -298,7 +300,7 @@ func setXattrs(p string, hdr *tar.Header) error {
 	}
 	sort.Strings(names)
 	for _, attr := range names {
-		if err := sys.Lsetxattr(p, attr, []byte(hdr.PAXRecords["SCHILY.xattr."+attr])); err != nil {
+		if err := tree.Lsetxattr(p, attr, []byte(hdr.PAXRecords["SCHILY.xattr."+attr])); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"box/final/internal/narrate"
 	"box/final/internal/pty"
 	"box/final/internal/sys"
 
@@ -34,6 +35,21 @@ type ExecRequest struct {
 	TTY  bool        `json:"tty"`
 	Size sys.Winsize `json:"size"`
 	User *users.Cred `json:"user,omitempty"` // nil: root
+	// Explain asks the init to narrate what it does for the request onto
+	// box exec's stderr, the last descriptor sent (with TTY, the only one).
+	Explain bool `json:"explain,omitempty"`
+	Color   bool `json:"color,omitempty"`
+}
+
+// descriptors is how many descriptors box exec sends with req.
+func (req ExecRequest) descriptors() int {
+	switch {
+	case !req.TTY:
+		return 3 // stdin, stdout, stderr
+	case req.Explain:
+		return 1 // stderr, for the narration
+	}
+	return 0
 }
 
 // ExecEvent is what the init tells box exec, one per message: the pid once
@@ -48,57 +64,79 @@ type ExecEvent struct {
 // pendingExec is a request on its way to the init's main thread, which
 // alone may fork: the thread that dropped the capabilities.
 type pendingExec struct {
-	conn  *net.UnixConn
-	req   ExecRequest
-	stdio []*os.File
-	reply chan int // the pid, or 0 if it did not start
+	conn   *net.UnixConn
+	req    ExecRequest
+	stdio  []*os.File // with TTY, none
+	accept string     // the accept4 that took the connection, as strace prints it
+	// narration is box exec's stderr with Explain, else nil: what the
+	// init does for this request is narrated there.
+	narration *os.File
+	reply     chan int // the pid, or 0 if it did not start
+}
+
+// execSignal is a signal box exec passes on to the command it started,
+// sent from the main loop, which knows whether that command still runs.
+type execSignal struct {
+	p   *pendingExec
+	pid int
+	sig syscall.Signal
 }
 
 // serveExec accepts connections on l for as long as the init lives and
 // hands each request to the main loop. l and its connections go through
-// Go's poller (net.FileListener), so no thread waits in accept or recvmsg.
-func serveExec(l *os.File, requests chan<- *pendingExec) {
-	ln, err := net.FileListener(l)
-	l.Close() // ln has its own descriptor
+// Go's poller, so no thread waits in accept or recvmsg.
+func serveExec(l *os.File, requests chan<- *pendingExec, signals chan<- execSignal) {
+	l, err := sys.PollableListener(l)
 	if err != nil {
 		return
 	}
-	unixLn, ok := ln.(*net.UnixListener)
-	if !ok {
-		ln.Close()
-		return
-	}
+	defer l.Close()
 	for {
-		conn, err := unixLn.AcceptUnix()
+		f, accepted, err := sys.AcceptPolled(l)
 		if err != nil {
 			return
 		}
-		go handleExec(conn, requests)
+		conn, err := net.FileConn(f) // a copy of the descriptor, in Go's poller
+		f.Close()
+		if err != nil {
+			continue
+		}
+		if unixConn, ok := conn.(*net.UnixConn); ok {
+			go handleExec(unixConn, accepted, requests, signals)
+		} else {
+			conn.Close()
+		}
 	}
 }
 
 // handleExec reads one request, waits for the main loop to start it, then
-// forwards the signals box exec sends, until it hangs up.
-func handleExec(conn *net.UnixConn, requests chan<- *pendingExec) {
+// hands the signals box exec sends to the main loop, until it hangs up.
+func handleExec(conn *net.UnixConn, accepted string, requests chan<- *pendingExec, signals chan<- execSignal) {
+	defer conn.Close()
 	msg, files, err := receive(conn, 3)
+	// The descriptors are box exec's: the command has its own copies once
+	// started, and box exec holds them as long as we do.
+	defer closeAll(files)
 	var req ExecRequest
 	if err == nil {
 		err = json.Unmarshal([]byte(msg), &req)
 	}
-	if err != nil || (!req.TTY && len(files) != 3) || len(req.Argv) == 0 {
+	if err != nil || len(files) != req.descriptors() || len(req.Argv) == 0 {
 		sendEvent(conn, ExecEvent{Error: fmt.Sprintf("bad exec request (%v)", err)})
-		closeAll(files)
-		conn.Close()
 		return
 	}
-	p := &pendingExec{conn: conn, req: req, stdio: files, reply: make(chan int, 1)}
+	p := &pendingExec{conn: conn, req: req, accept: accepted, reply: make(chan int, 1)}
+	if !req.TTY {
+		p.stdio = files
+	}
+	if req.Explain {
+		p.narration = files[len(files)-1]
+	}
 	requests <- p
 	pid := <-p.reply
 	if pid == 0 {
-		conn.Close()
 		return
 	}
-	defer conn.Close()
 	for {
 		msg, files, err := receive(conn, 1)
 		closeAll(files)
@@ -107,9 +145,18 @@ func handleExec(conn *net.UnixConn, requests chan<- *pendingExec) {
 		}
 		var ev ExecEvent
 		if json.Unmarshal([]byte(msg), &ev) == nil && ev.Signal > 0 {
-			_ = syscall.Kill(pid, syscall.Signal(ev.Signal))
+			signals <- execSignal{p, pid, syscall.Signal(ev.Signal)}
 		}
 	}
+}
+
+// narrateFor turns narration on onto p's box exec's stderr, if it asked
+// for it, until the returned function is called.
+func narrateFor(p *pendingExec) (restore func()) {
+	if p.narration == nil {
+		return func() {}
+	}
+	return narrate.To(p.narration, p.req.Color)
 }
 
 // receive reads one message and up to max descriptors (SCM_RIGHTS) sent
@@ -143,7 +190,9 @@ func receive(conn *net.UnixConn, max int) (string, []*os.File, error) {
 // must be the init's restricted one, and returns its pid (0 on failure,
 // which it reports to box exec).
 func startExec(p *pendingExec) int {
-	defer closeAll(p.stdio)
+	defer narrateFor(p)()
+	narrate.Explain(narrate.Process, "box exec asks this init (PID 1) through exec.sock to start a command: it comes from the thread that holds every namespace and restriction of the container.")
+	narrate.Line(p.accept)
 	req := p.req
 	cmd := &exec.Cmd{Path: req.Path, Args: req.Argv, Env: req.Env, Dir: req.Dir}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -168,12 +217,24 @@ func startExec(p *pendingExec) int {
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdio[0], p.stdio[1], p.stdio[2]
 	}
-	if err := cmd.Start(); err != nil {
+	pid, err := sys.StartProcess(cmd, "")
+	if err != nil {
 		sendEvent(p.conn, ExecEvent{Error: err.Error()})
 		return 0
 	}
-	sendEvent(p.conn, ExecEvent{Started: cmd.Process.Pid})
-	return cmd.Process.Pid
+	sendEvent(p.conn, ExecEvent{Started: pid})
+	return pid
+}
+
+// signalExec passes a signal from box exec on to the command it started,
+// unless that has exited (the main loop reaped it: its pid may be reused).
+func signalExec(s execSignal, running bool) {
+	if !running {
+		return
+	}
+	defer narrateFor(s.p)()
+	narrate.Explain(narrate.Process, "box exec got %s: pass it on to the command it started.", unix.SignalName(s.sig))
+	_ = sys.Kill(s.pid, s.sig)
 }
 
 // sendEvent sends one event; a box exec that hung up does not matter.

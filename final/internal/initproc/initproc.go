@@ -60,26 +60,30 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 		return 0, err
 	}
 	narrate.Explain(narrate.Process, "From now on: on each SIGCHLD, wait4(-1, WNOHANG) reaps every zombie, and each signal received is passed on with kill(%d, SIG).", pid)
-	// The narration ends here: what follows runs for the container's life.
+	// The narration ends here: what follows runs for the container's life,
+	// and only a box exec --explain hears of what the init does for it.
 	narrate.Off()
 	started()
-	go func() {
-		for s := range signals {
-			_ = sys.Kill(pid, s.(syscall.Signal))
-		}
-	}()
 	// Nothing below blocks a thread in a system call: waiting for children
 	// is SIGCHLD, and the exec socket is Go's poller's. A thread blocked in
 	// the kernel makes the Go runtime start another to run the rest, and
 	// under the container's pids.max, which the init's threads count
-	// against, a thread it cannot start is a crash.
+	// against, a thread it cannot start is a crash. Everything is done
+	// from this loop, one thing at a time, so what the init narrates for a
+	// box exec is all it does meanwhile.
 	requests := make(chan *pendingExec)
+	execSignals := make(chan execSignal)
 	if execListener != nil {
-		go serveExec(execListener, requests)
+		go serveExec(execListener, requests, execSignals)
 	}
 	execs := map[int]*net.UnixConn{} // exec'd pid -> its box exec connection
 	for {
 		select {
+		case s := <-signals:
+			_ = sys.Kill(pid, s.(syscall.Signal))
+		case s := <-execSignals:
+			_, running := execs[s.pid]
+			signalExec(s, running)
 		case <-children:
 			for {
 				r, status, err := sys.ReapExited()

@@ -105,6 +105,25 @@ func Off() {
 	n.on = false
 }
 
+// To turns narration on into out until restore is called, which puts the
+// settings before back: the container's init, silent once the command
+// runs, narrates what one box exec --explain asks of it onto that box
+// exec's stderr.
+func To(out io.Writer, useColor bool) (restore func()) {
+	n.Lock()
+	before := struct {
+		on, color bool
+		out       io.Writer
+	}{n.on, n.color, n.out}
+	n.Unlock()
+	Setup(true, out, useColor)
+	return func() {
+		n.Lock()
+		defer n.Unlock()
+		n.on, n.color, n.out = before.on, before.color, before.out
+	}
+}
+
 // Explain prints the one-sentence reason for the calls that follow, tagged
 // with the feature, and gives those calls its color.
 func Explain(f Feature, format string, args ...any) {

@@ -57,3 +57,16 @@ func TestQuietByDefault(t *testing.T) {
 		t.Errorf("narration printed %q while off", buf.String())
 	}
 }
+
+func TestToRestores(t *testing.T) {
+	var before, during bytes.Buffer
+	Setup(false, &before, false)
+	defer Setup(false, nil, false)
+	restore := To(&during, false)
+	Line("accept4(5, {sa_family=AF_UNIX}, [112 => 2], SOCK_CLOEXEC|SOCK_NONBLOCK) = 6")
+	restore()
+	Line("not printed")
+	if got, want := during.String(), "  accept4(5, {sa_family=AF_UNIX}, [112 => 2], SOCK_CLOEXEC|SOCK_NONBLOCK) = 6\n"; got != want || before.Len() != 0 || Enabled() {
+		t.Errorf("To: printed %q (want %q), before %q, enabled after restore %v", got, want, before.String(), Enabled())
+	}
+}

@@ -211,7 +211,8 @@ func Dup2(oldfd, newfd int) error {
 	if oldfd == newfd {
 		return nil
 	}
-	err := call(fmt.Sprintf("dup3(%d, %d, 0)", oldfd, newfd), func() error { return unix.Dup3(oldfd, newfd, 0) })
+	// dup3 returns newfd.
+	_, err := callValue(fmt.Sprintf("dup3(%d, %d, 0)", oldfd, newfd), func() (int, error) { return newfd, unix.Dup3(oldfd, newfd, 0) })
 	if err != nil {
 		return fmt.Errorf("dup2 %d to %d: %w", oldfd, newfd, err)
 	}

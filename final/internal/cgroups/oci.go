@@ -17,7 +17,18 @@ import (
 
 // File is a value to write into a control file of a container's cgroup,
 // like memory.max; in v1 the name's prefix picks the hierarchy.
-type File struct{ Name, Value string }
+type File struct {
+	Name, Value string
+	// Why is the sentence narrated before the write; "" goes on with the
+	// last one.
+	Why string
+	// Field is the config.json field the value comes from, for errors
+	// (linux.resources.blockIO.weight).
+	Field string
+	// Else is written instead where the kernel has no file Name: the same
+	// knob under another name (blkio.bfq.weight for blkio.weight).
+	Else *File
+}
 
 // CreateAt makes the cgroup at path, sets its device rules and writes
 // files, in order. An absolute path is from the root of each hierarchy,
@@ -29,6 +40,15 @@ func CreateAt(n int, path string, devices []Device, files []File) (cg *Cgroup, e
 		return nil, err
 	}
 	parents, err := v.parents()
+	if err != nil {
+		return nil, err
+	}
+	// Resources may need controllers box's own containers do not.
+	if n == 1 {
+		parents, err = ociV1Parents(parents, files)
+	} else if len(parents) == 1 {
+		parents[0], err = ociV2Controllers(parents[0], files, !filepath.IsAbs(path))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -64,12 +84,7 @@ func CreateAt(n int, path string, devices []Device, files []File) (cg *Cgroup, e
 		return cg, err
 	}
 	for _, f := range files {
-		controller, _, _ := strings.Cut(f.Name, ".")
-		path := cg.file(controller, f.Name)
-		if path == "" || strings.Contains(f.Name, "/") {
-			return cg, fmt.Errorf("cgroup file %s: no %s controller here (see /proc/self/cgroup); leave that limit out", f.Name, controller)
-		}
-		if err := sys.WriteFile(path, f.Value); err != nil {
+		if err := writeResource(cg, f); err != nil {
 			return cg, err
 		}
 	}

@@ -49,6 +49,12 @@ func (v1) parents() ([]Dir, error) {
 // mount may show only a subtree (inside a container, its own cgroup): our
 // directory is the path below the mount's root.
 func parseV1Parents(mountinfo, ownCgroups string) []Dir {
+	return parseV1ParentsOf(mountinfo, ownCgroups, v1Controllers)
+}
+
+// parseV1ParentsOf is parseV1Parents for the hierarchies of controllers:
+// box-runc's containers may need more than box's (blkio, hugetlb, net_cls).
+func parseV1ParentsOf(mountinfo, ownCgroups string, controllers []string) []Dir {
 	type mount struct{ root, point string }
 	mounts := map[string]mount{} // controller -> its hierarchy's mount
 	for _, line := range strings.Split(mountinfo, "\n") {
@@ -80,7 +86,7 @@ func parseV1Parents(mountinfo, ownCgroups string) []Dir {
 	}
 	var parents []Dir
 	byPoint := map[string]int{}
-	for _, c := range v1Controllers {
+	for _, c := range controllers {
 		m, mounted := mounts[c]
 		path, ok := own[c]
 		if !mounted || !ok {

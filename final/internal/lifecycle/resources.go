@@ -1,7 +1,9 @@
 package lifecycle
 
 import (
+	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,6 +174,21 @@ func resourceFiles(res *oci.Resources, nodes []oci.Device, v int) ([]cgroups.Fil
 		}
 		add("pids.max", value)
 	}
+	more, err := blockIOFiles(res.BlockIO, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = append(files, more...)
+	more, err = hugepageFiles(res.HugepageLimits, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = append(files, more...)
+	more, err = networkFiles(res.Network, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	files = append(files, more...)
 	if v == 2 {
 		names := make([]string, 0, len(res.Unified))
 		for name := range res.Unified {
@@ -185,4 +202,190 @@ func resourceFiles(res *oci.Resources, nodes []oci.Device, v int) ([]cgroups.Fil
 		return nil, nil, fmt.Errorf("linux.resources.unified needs cgroup v2, and this host has v1; use the v1 fields")
 	}
 	return files, devices, nil
+}
+
+// blkio weights run from 10 to 1000 (v1's blkio.weight, and blockIO's
+// scale); v2's io.weight from 1 to 10000.
+const (
+	minBlkioWeight = 10
+	maxBlkioWeight = 1000
+)
+
+// weightDevice and interfacePriority are the entries of blockIO's
+// weightDevice and network's priorities, which package oci keeps as read.
+type weightDevice struct {
+	Major      int64   `json:"major"`
+	Minor      int64   `json:"minor"`
+	Weight     *uint16 `json:"weight,omitempty"`
+	LeafWeight *uint16 `json:"leafWeight,omitempty"`
+}
+
+type interfacePriority struct {
+	Name     string `json:"name"`
+	Priority uint32 `json:"priority"`
+}
+
+// decodeEntries reads a list package oci kept as JSON objects into out.
+func decodeEntries(field string, list []oci.Opaque, out any) error {
+	b, err := json.Marshal(list)
+	if err == nil {
+		err = json.Unmarshal(b, out)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %v; see the runtime spec's config-linux.md", field, err)
+	}
+	return nil
+}
+
+// blockIOFiles are the writes for linux.resources.blockIO: weights and
+// throttles per block device, in v1's blkio files or v2's io.weight and
+// io.max. A weight of 0 is not set, as runc reads it.
+func blockIOFiles(b *oci.BlockIO, v int) ([]cgroups.File, error) {
+	if b == nil {
+		return nil, nil
+	}
+	const field = "linux.resources.blockIO"
+	var devices []weightDevice
+	if err := decodeEntries(field+".weightDevice", b.WeightDevice, &devices); err != nil {
+		return nil, err
+	}
+	checkWeight := func(name string, w *uint16) (bool, error) {
+		if w == nil || *w == 0 {
+			return false, nil
+		}
+		if *w < minBlkioWeight || *w > maxBlkioWeight {
+			return false, fmt.Errorf("%s.%s %d is out of range: give %d to %d", field, name, *w, minBlkioWeight, maxBlkioWeight)
+		}
+		return true, nil
+	}
+	var files []cgroups.File
+	add := func(f cgroups.File) { files = append(files, f) }
+	dev := func(major, minor int64) string { return fmt.Sprintf("%d:%d", major, minor) }
+	if ok, err := checkWeight("weight", b.Weight); err != nil {
+		return nil, err
+	} else if ok && v == 1 {
+		add(cgroups.File{Name: "blkio.weight", Value: strconv.Itoa(int(*b.Weight)), Field: field + ".weight",
+			Why:  fmt.Sprintf("Weigh the container's share of a busy disk against its siblings' (blkio.weight %d, of 10 to 1000): the I/O scheduler hands out disk time in that proportion.", *b.Weight),
+			Else: &cgroups.File{Name: "blkio.bfq.weight", Value: strconv.Itoa(int(*b.Weight))}})
+	} else if ok {
+		add(cgroups.File{Name: "io.weight", Value: "default " + strconv.Itoa(ioWeight(*b.Weight)), Field: field + ".weight",
+			Why:  fmt.Sprintf("Weigh the container's share of a busy disk against its siblings' (io.weight %d, of 1 to 10000: blockIO's %d on the 10-to-1000 scale of v1).", ioWeight(*b.Weight), *b.Weight),
+			Else: &cgroups.File{Name: "io.bfq.weight", Value: "default " + strconv.Itoa(int(*b.Weight))}})
+	}
+	if ok, err := checkWeight("leafWeight", b.LeafWeight); err != nil {
+		return nil, err
+	} else if ok && v == 1 {
+		add(cgroups.File{Name: "blkio.leaf_weight", Value: strconv.Itoa(int(*b.LeafWeight)), Field: field + ".leafWeight",
+			Why: fmt.Sprintf("Weigh the container's own processes against its child cgroups on a busy disk (blkio.leaf_weight %d).", *b.LeafWeight)})
+	} else if ok {
+		return nil, fmt.Errorf("%s.leafWeight has no cgroup v2 counterpart (v2 weighs a cgroup's own processes as one more child); leave it out", field)
+	}
+	for i, d := range devices {
+		name := fmt.Sprintf("%s.weightDevice[%d]", field, i)
+		if ok, err := checkWeight(fmt.Sprintf("weightDevice[%d].weight", i), d.Weight); err != nil {
+			return nil, err
+		} else if ok && v == 1 {
+			value := dev(d.Major, d.Minor) + " " + strconv.Itoa(int(*d.Weight))
+			add(cgroups.File{Name: "blkio.weight_device", Value: value, Field: name,
+				Why:  fmt.Sprintf("Weigh the container's share of device %s alone (blkio.weight_device).", dev(d.Major, d.Minor)),
+				Else: &cgroups.File{Name: "blkio.bfq.weight_device", Value: value}})
+		} else if ok {
+			add(cgroups.File{Name: "io.weight", Value: dev(d.Major, d.Minor) + " " + strconv.Itoa(ioWeight(*d.Weight)), Field: name,
+				Why:  fmt.Sprintf("Weigh the container's share of device %s alone (io.weight, on v2's scale).", dev(d.Major, d.Minor)),
+				Else: &cgroups.File{Name: "io.bfq.weight", Value: dev(d.Major, d.Minor) + " " + strconv.Itoa(int(*d.Weight))}})
+		}
+		if ok, err := checkWeight(fmt.Sprintf("weightDevice[%d].leafWeight", i), d.LeafWeight); err != nil {
+			return nil, err
+		} else if ok && v == 1 {
+			add(cgroups.File{Name: "blkio.leaf_weight_device", Value: dev(d.Major, d.Minor) + " " + strconv.Itoa(int(*d.LeafWeight)), Field: name,
+				Why: fmt.Sprintf("Weigh the container's own processes against its child cgroups on device %s (blkio.leaf_weight_device).", dev(d.Major, d.Minor))})
+		} else if ok {
+			return nil, fmt.Errorf("%s.leafWeight has no cgroup v2 counterpart (v2 weighs a cgroup's own processes as one more child); leave it out", name)
+		}
+	}
+	throttles := []struct {
+		name, v1File, v2Key, what string
+		list                      []oci.ThrottleDevice
+	}{
+		{"throttleReadBpsDevice", "blkio.throttle.read_bps_device", "rbps", "reads at %d bytes", b.ThrottleReadBpsDevice},
+		{"throttleWriteBpsDevice", "blkio.throttle.write_bps_device", "wbps", "writes at %d bytes", b.ThrottleWriteBpsDevice},
+		{"throttleReadIOPSDevice", "blkio.throttle.read_iops_device", "riops", "reads at %d operations", b.ThrottleReadIOPSDevice},
+		{"throttleWriteIOPSDevice", "blkio.throttle.write_iops_device", "wiops", "writes at %d operations", b.ThrottleWriteIOPSDevice},
+	}
+	for _, t := range throttles {
+		for i, d := range t.list {
+			f := cgroups.File{Name: t.v1File, Value: fmt.Sprintf("%s %d", dev(d.Major, d.Minor), d.Rate),
+				Field: fmt.Sprintf("%s.%s[%d]", field, t.name, i)}
+			what := fmt.Sprintf(t.what, d.Rate)
+			f.Why = fmt.Sprintf("Throttle the container's %s a second on device %s (%s): past it the kernel holds its I/O back; 0 is no limit.", what, dev(d.Major, d.Minor), t.v1File)
+			if v == 2 {
+				rate := strconv.FormatUint(d.Rate, 10)
+				if d.Rate == 0 {
+					rate = "max"
+				}
+				f.Name, f.Value = "io.max", fmt.Sprintf("%s %s=%s", dev(d.Major, d.Minor), t.v2Key, rate)
+				f.Why = fmt.Sprintf("Throttle the container's %s a second on device %s (io.max %s): past it the kernel holds its I/O back.", what, dev(d.Major, d.Minor), t.v2Key)
+			}
+			add(f)
+		}
+	}
+	return files, nil
+}
+
+// ioWeight maps a blkio weight (10 to 1000) onto v2's io.weight (1 to
+// 10000), range onto range, as cpu.shares maps onto cpu.weight.
+func ioWeight(w uint16) int { return 1 + (int(w)-minBlkioWeight)*9999/(maxBlkioWeight-minBlkioWeight) }
+
+// pageSize is a huge page size as config.json and the kernel's hugetlb
+// files write it: 2MB, 1GB, 64KB.
+var pageSize = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+
+// hugepageFiles are the writes for linux.resources.hugepageLimits: one
+// limit per huge page size, hugetlb.<size>.limit_in_bytes (v1) or
+// hugetlb.<size>.max (v2).
+func hugepageFiles(limits []oci.HugepageLimit, v int) ([]cgroups.File, error) {
+	var files []cgroups.File
+	for i, l := range limits {
+		field := fmt.Sprintf("linux.resources.hugepageLimits[%d]", i)
+		if !pageSize.MatchString(l.Pagesize) {
+			return nil, fmt.Errorf("%s.pageSize %q is not a huge page size: write it as the kernel names them, like 2MB or 1GB", field, l.Pagesize)
+		}
+		name := "hugetlb." + l.Pagesize + ".limit_in_bytes"
+		if v == 2 {
+			name = "hugetlb." + l.Pagesize + ".max"
+		}
+		files = append(files, cgroups.File{Name: name, Value: strconv.FormatUint(l.Limit, 10), Field: field,
+			Why: fmt.Sprintf("Limit the container's %s huge pages to %d bytes (%s): a process that faults in one more gets SIGBUS.", l.Pagesize, l.Limit, name)})
+	}
+	return files, nil
+}
+
+// networkFiles are the writes for linux.resources.network: net_cls's class
+// id and net_prio's priority per interface. Both controllers are cgroup
+// v1's alone: on v2 the field is refused.
+func networkFiles(n *oci.Network, v int) ([]cgroups.File, error) {
+	const field = "linux.resources.network"
+	if n == nil || (n.ClassID == nil && len(n.Priorities) == 0) {
+		return nil, nil
+	}
+	if v == 2 {
+		return nil, fmt.Errorf("%s needs the net_cls and net_prio controllers, which exist in cgroup v1 only and this host has v2; leave it out (nftables matches a v2 cgroup's path instead)", field)
+	}
+	var prios []interfacePriority
+	if err := decodeEntries(field+".priorities", n.Priorities, &prios); err != nil {
+		return nil, err
+	}
+	var files []cgroups.File
+	if n.ClassID != nil {
+		files = append(files, cgroups.File{Name: "net_cls.classid", Value: strconv.FormatUint(uint64(*n.ClassID), 10), Field: field + ".classID",
+			Why: fmt.Sprintf("Tag the container's packets with class id %#x (net_cls.classid, major:minor %x:%x), which tc filters and iptables' cgroup match can select.", *n.ClassID, *n.ClassID>>16, *n.ClassID&0xffff)})
+	}
+	for i, p := range prios {
+		if p.Name == "" || strings.ContainsAny(p.Name, " \n/") {
+			return nil, fmt.Errorf("%s.priorities[%d].name %q is not an interface name", field, i, p.Name)
+		}
+		files = append(files, cgroups.File{Name: "net_prio.ifpriomap", Value: fmt.Sprintf("%s %d", p.Name, p.Priority), Field: fmt.Sprintf("%s.priorities[%d]", field, i),
+			Why: fmt.Sprintf("Give the container's packets on %s the priority %d (net_prio.ifpriomap), which the interface's queueing discipline reads.", p.Name, p.Priority)})
+	}
+	return files, nil
 }

@@ -43,11 +43,38 @@ var kernelFiles = []*regexp.Regexp{
 	regexp.MustCompile(`/kernel/fs/overlayfs/overlay\.ko(\.xz)?$`),
 }
 
+// File is a file to put in the machine's initramfs: Data, or the host's
+// file at Path, as Name (a path relative to the machine's /).
+type File struct {
+	Name string
+	Mode uint32
+	Data []byte
+	Path string
+}
+
+// GuestArgs is the file whose words /init passes to /guest; without it,
+// /init runs "/guest /box".
+const GuestArgs = "guest.args"
+
+// SwitchRoot is the file that makes /init move the machine's files to a
+// tmpfs and switch_root there before anything else, so that containers
+// pivot_root as on a learner's machine, not out of an initramfs.
+const SwitchRoot = "switch-root"
+
 // Prepare downloads (once, into cacheDir) the kernel and busybox-static
 // packages, takes the files it needs out of them, and writes an
 // initramfs in workDir holding busybox, the overlay module, /init, the step
 // binary as /box and the guest program as /guest.
 func Prepare(cacheDir, workDir, stepBin, guestBin string, logf Logf) (Machine, error) {
+	return PrepareFiles(cacheDir, workDir, []File{
+		{Name: "box", Mode: 0o755, Path: stepBin},
+		{Name: "guest", Mode: 0o755, Path: guestBin},
+	}, logf)
+}
+
+// PrepareFiles is Prepare with the machine's own files (busybox, the
+// overlay module, /init) and files, which hold /guest.
+func PrepareFiles(cacheDir, workDir string, files []File, logf Logf) (Machine, error) {
 	debs := filepath.Join(cacheDir, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return Machine{}, err
@@ -73,18 +100,57 @@ func Prepare(cacheDir, workDir, stepBin, guestBin string, logf Logf) (Machine, e
 	if err != nil {
 		return Machine{}, err
 	}
-	files := []cpioFile{
+	all := []cpioFile{
 		{name: "init", mode: 0o755, data: initScript},
 		{name: "bin/busybox", mode: 0o755, data: busybox},
 		{name: "lib/modules/overlay.ko", mode: 0o644, path: overlay},
-		{name: "box", mode: 0o755, path: stepBin},
-		{name: "guest", mode: 0o755, path: guestBin},
+	}
+	seen := map[string]bool{}
+	for _, f := range files {
+		if seen[f.Name] { // a library two host tools load
+			continue
+		}
+		seen[f.Name] = true
+		all = append(all, cpioFile{name: f.Name, mode: f.Mode, data: f.Data, path: f.Path})
 	}
 	initramfs := filepath.Join(workDir, "initramfs.cpio")
-	if err := writeInitramfs(initramfs, files); err != nil {
+	if err := writeInitramfs(initramfs, all); err != nil {
 		return Machine{}, err
 	}
 	return Machine{Kernel: kernel, Initramfs: initramfs}, nil
+}
+
+// HostTool is a dynamically linked program of this host, such as bash,
+// with the shared libraries ldd(1) says it loads, as files for the
+// machine: the program in /usr/local/bin, the libraries where the
+// program looks for them. The machine's busybox has no bash, and its tar
+// lacks GNU tar's options.
+func HostTool(name string) ([]File, error) {
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s is needed in the machine: %w", name, err)
+	}
+	out, err := exec.Command("ldd", path).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("ldd %s: %v: %s", path, err, out)
+	}
+	files := []File{{Name: "usr/local/bin/" + filepath.Base(path), Mode: 0o755, Path: path}}
+	// Lines are "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)",
+	// "/lib64/ld-linux-x86-64.so.2 (0x...)" and the vdso, which has no file.
+	for _, line := range strings.Split(string(out), "\n") {
+		fields := strings.Fields(line)
+		lib := ""
+		switch {
+		case len(fields) >= 3 && fields[1] == "=>" && strings.HasPrefix(fields[2], "/"):
+			lib = fields[2]
+		case len(fields) >= 1 && strings.HasPrefix(fields[0], "/"):
+			lib = fields[0]
+		}
+		if lib != "" {
+			files = append(files, File{Name: strings.TrimPrefix(lib, "/"), Mode: 0o755, Path: lib})
+		}
+	}
+	return files, nil
 }
 
 // kernelPackage is the real kernel package behind Debian's

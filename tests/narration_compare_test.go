@@ -196,7 +196,7 @@ func (ctx *traceContext) needsNarration(c sysCall, group int) bool {
 	case "ioctl":
 		_, p := splitFD(arg(0))
 		return isTerminal(p)
-	case "dup2", "dup3", "fchdir":
+	case "dup2", "dup3", "fchdir", "rename", "renameat", "renameat2", "fchownat", "fchmodat", "link", "linkat", "unlink":
 		return false
 	}
 	return true
@@ -374,6 +374,18 @@ func callKey(name string, args []string, result, line string) string {
 	case "symlinkat":
 		if at(1) == "AT_FDCWD" {
 			name, args = "symlink", []string{at(0), at(2)}
+		}
+	case "renameat", "renameat2":
+		if at(0) == "AT_FDCWD" && at(2) == "AT_FDCWD" && (name == "renameat" || at(4) == "0") {
+			name, args = "rename", []string{at(1), at(3)}
+		}
+	case "linkat":
+		if at(0) == "AT_FDCWD" && at(2) == "AT_FDCWD" && at(4) == "0" {
+			name, args = "link", []string{at(1), at(3)}
+		}
+	case "unlinkat":
+		if at(0) == "AT_FDCWD" && at(2) == "0" {
+			name, args = "unlink", args[1:2]
 		}
 	case "open":
 		name, args = "openat", append([]string{"AT_FDCWD"}, args...)
@@ -702,8 +714,17 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 	for _, f := range checkedFamilies {
 		checked[f] = true
 	}
+	var sums []summaryEntry
+	lastExplain := map[int]int{}
 	for _, l := range gt.lines {
+		if strings.HasPrefix(l.text, "# ") {
+			lastExplain[l.group] = l.end
+		}
 		if !strings.HasPrefix(l.text, "  ") {
+			continue
+		}
+		if s, ok := parseSummary(l, lastExplain[l.group]); ok {
+			sums = append(sums, s)
 			continue
 		}
 		for _, k := range narratedKeys(l.text) {
@@ -720,6 +741,11 @@ func compareNarration(pt parsedTrace, opts traceOptions) narrationReport {
 			narrated[l.group] = append(narrated[l.group], narratedEntry{k, l, strings.Contains(l.text, "every thread")})
 			rep.narrated++
 		}
+	}
+	for _, s := range sums {
+		n, bad := s.claim(traced)
+		rep.narrated += n
+		rep.mismatches = append(rep.mismatches, bad...)
 	}
 	var groups []int
 	for g := range traced {
@@ -916,4 +942,116 @@ func splitLines(stderr string, pt parsedTrace, opts traceOptions) []string {
 		}
 	}
 	return bad
+}
+
+// summaryLine is a narrated line that stands for many calls under one
+// directory, counted by name, as step 07 narrates a layer's copy and the
+// removal of a tree: /* under "DIR": 27 mkdir, 20 openat(O_CREAT) */.
+var summaryLine = regexp.MustCompile(`^/\* under ("(?:[^"\\]|\\.)*"): (\d+ [a-z]+(?:\(O_CREAT\))?(?:, \d+ [a-z]+(?:\(O_CREAT\))?)*) \*/$`)
+
+// summaryEntry is one summary line: it stands for every call that
+// succeeded of the names it counts, made at or below dir by its process
+// after the explain line before it and before it was printed; their
+// number must be the line's.
+type summaryEntry struct {
+	dir    string
+	counts map[string]int
+	line   narratedLine
+	from   int // trace line where the explain line before it ended
+}
+
+func parseSummary(l narratedLine, from int) (summaryEntry, bool) {
+	m := summaryLine.FindStringSubmatch(strings.TrimSpace(l.text))
+	if m == nil {
+		return summaryEntry{}, false
+	}
+	dir, _ := unquoteC(m[1])
+	s := summaryEntry{dir: dir, counts: map[string]int{}, line: l, from: from}
+	for _, part := range strings.Split(m[2], ", ") {
+		n, name, _ := strings.Cut(part, " ")
+		s.counts[name], _ = strconv.Atoi(n)
+	}
+	return s, true
+}
+
+// summaryName is the name a summary counts a call under, and its path.
+func summaryName(c sysCall) (name, path string) {
+	arg := func(i int) string {
+		if i >= len(c.args) {
+			return ""
+		}
+		s, _ := unquoteC(c.args[i])
+		return s
+	}
+	// at resolves a path relative to a directory descriptor.
+	at := func(dirfd, p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		_, dir := splitFD(dirfd)
+		return filepath.Join(dir, p)
+	}
+	flags := func(i int) string {
+		if i < len(c.args) {
+			return c.args[i]
+		}
+		return ""
+	}
+	switch c.name {
+	case "mkdir", "mknod", "rmdir", "unlink":
+		return c.name, arg(0)
+	case "mkdirat", "mknodat":
+		return strings.TrimSuffix(c.name, "at"), at(c.args[0], arg(1))
+	case "open":
+		if strings.Contains(flags(1), "O_CREAT") {
+			return "openat(O_CREAT)", arg(0)
+		}
+	case "openat":
+		if strings.Contains(flags(2), "O_CREAT") {
+			return "openat(O_CREAT)", at(c.args[0], arg(1))
+		}
+	case "symlink":
+		return "symlink", arg(1)
+	case "symlinkat":
+		return "symlink", at(flags(1), arg(2))
+	case "link":
+		return "link", arg(1)
+	case "linkat":
+		return "link", at(flags(2), arg(3))
+	case "unlinkat":
+		if strings.Contains(flags(2), "AT_REMOVEDIR") {
+			return "rmdir", at(c.args[0], arg(1))
+		}
+		return "unlink", at(c.args[0], arg(1))
+	case "fchownat", "fchmodat":
+		return c.name, at(c.args[0], arg(1))
+	}
+	return "", ""
+}
+
+// claim takes the calls the summary stands for out of traced, and says
+// where their number is not the line's.
+func (s summaryEntry) claim(traced map[int][]*tracedEntry) (int, []string) {
+	got := map[string]int{}
+	var kept []*tracedEntry
+	for _, t := range traced[s.line.group] {
+		name, p := summaryName(t.call)
+		_, counted := s.counts[name]
+		ok := !strings.HasPrefix(normalizeResult(t.call.result), "-1") && t.call.result != "?"
+		if counted && ok && t.call.end > s.from && t.call.end <= s.line.end && (p == s.dir || strings.HasPrefix(p, s.dir+"/")) {
+			got[name]++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	traced[s.line.group] = kept
+	var bad []string
+	total := 0
+	for name, n := range s.counts {
+		total += got[name]
+		if got[name] != n {
+			bad = append(bad, fmt.Sprintf("summary says %d %s under %q, strace saw %d", n, name, s.dir, got[name]))
+		}
+	}
+	return total, bad
 }

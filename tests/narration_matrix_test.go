@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +61,28 @@ var stepScenarios = []stepScenario{
 			t.Fatal("cannot load the test image")
 		}
 		return []string{"run", "--store", store, "--image", "layers-test:docker", "--", "true"}
+	}},
+	{"3-layer image again --keep", "07-layers", func(t *testing.T, step string, _ int) []string {
+		// A first run left the layers' copies for the user namespace: this
+		// one makes none, and --keep removes all but the upper dir.
+		store := loadedStore(t, step)
+		if store == "" {
+			t.Fatal("cannot load the test image")
+		}
+		if r := runImage(t, step, store, nil, "true"); r.code != 0 {
+			t.Fatalf("first run: %s", r)
+		}
+		t.Cleanup(func() {
+			args := []string{"--quiet", "--store", store, "cleanup"}
+			entries, _ := os.ReadDir(filepath.Join(store, "containers"))
+			for _, e := range entries {
+				args = append(args, e.Name())
+			}
+			if r := run(t, step, args...); r.code != 0 {
+				t.Errorf("cleanup: %s", r)
+			}
+		})
+		return []string{"run", "--store", store, "--image", "layers-test:docker", "--keep", "--", "sh", "-c", "echo kept > /kept; rm /etc/far"}
 	}},
 }
 
@@ -187,8 +211,15 @@ func TestFinalNarrationMatchesStrace(t *testing.T) {
 		d = d.loaded(t)
 		return finalTrace(t, strace, d, traceOptions{}, "run", "--rm", "layers-test:docker", "true").wait()
 	})
+	scenario("3-layer image --userns host", func(t *testing.T, d fimgDirs) narrationReport {
+		d = d.loaded(t)
+		return finalTrace(t, strace, d, traceOptions{}, "run", "--rm", "--userns", "host", "layers-test:docker", "true").wait()
+	})
 	scenario("build", func(t *testing.T, d fimgDirs) narrationReport {
-		ctx := fbuildContext(t, "FROM scratch\nADD rootfs.tar /\nRUN echo built > /built\n")
+		// ADD extracts a layer, COPY writes one, RUN's container copies
+		// the layers for its user namespace and its upper dir, with a
+		// whiteout, becomes the last.
+		ctx := fbuildContext(t, "FROM scratch\nADD rootfs.tar /\nCOPY hello.txt /etc/hello.txt\nRUN echo built > /built && rm /data/delete\n")
 		return finalTrace(t, strace, d, traceOptions{roots: []string{ctx}}, "build", "-t", "narrated:1", ctx).wait()
 	})
 	scenario("-it through a pty", func(t *testing.T, d fimgDirs) narrationReport {
@@ -241,3 +272,58 @@ func freePort(t *testing.T) int {
 }
 
 var _ = filepath.Join
+
+// TestSummaryLines pins what a summary line stands for: the calls it
+// counts, no more and no fewer, and only those that succeeded.
+func TestSummaryLines(t *testing.T) {
+	write := func(text string) string {
+		return fmt.Sprintf("100 write(2</e>, %s, %d) = %d", strconv.Quote(text), len(text), len(text))
+	}
+	trace := func(summary string) string {
+		return strings.Join([]string{
+			write("# Copy the layer.\n"),
+			`100 mkdirat(AT_FDCWD</w>, "/s/tmp/a", 0700) = 0`,
+			`100 openat(AT_FDCWD</w>, "/s/tmp/a/f", O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600) = 3</s/tmp/a/f>`,
+			`100 symlinkat("/bin/busybox", AT_FDCWD</w>, "/s/tmp/a/sh") = 0`,
+			`100 symlinkat("/bin/busybox", AT_FDCWD</w>, "/s/tmp/a/ls") = -1 EEXIST (File exists)`,
+			`100 fchownat(AT_FDCWD</w>, "/s/tmp/a/sh", 100000, 100000, AT_SYMLINK_NOFOLLOW) = 0`,
+			write("  " + summary + "\n"),
+			write(`  symlink("/bin/busybox", "/s/tmp/a/ls") = -1 EEXIST (File exists)` + "\n"),
+			`100 renameat(AT_FDCWD</w>, "/s/tmp/a", AT_FDCWD</w>, "/s/l/a") = 0`,
+			write(`  rename("/s/tmp/a", "/s/l/a") = 0` + "\n"),
+			`100 unlinkat(AT_FDCWD</w>, "/s/l/a/sh", 0) = 0`,
+			write(`  unlink("/s/l/a/sh") = 0` + "\n"),
+		}, "\n")
+	}
+	opts := traceOptions{stderrPath: "/e", roots: []string{"/s"}}
+	tests := []struct {
+		summary string
+		want    []string
+	}{
+		{`/* under "/s/tmp/a": 1 mkdir, 1 openat(O_CREAT), 1 symlink, 1 fchownat */`, nil},
+		{`/* under "/s/tmp/a": 1 mkdir, 1 openat(O_CREAT), 2 symlink, 1 fchownat */`,
+			[]string{`summary says 2 symlink under "/s/tmp/a", strace saw 1`}},
+		{`/* under "/s/tmp/a": 1 mkdir, 1 openat(O_CREAT), 1 fchownat */`,
+			[]string{`made, not narrated: symlink("/bin/busybox", "/s/tmp/a/sh") = 0`}},
+		{`/* under "/s/tmp/b": 1 mkdir, 1 openat(O_CREAT), 1 symlink, 1 fchownat */`,
+			[]string{`made, not narrated: symlink("/bin/busybox", "/s/tmp/a/sh") = 0`,
+				`summary says 1 fchownat under "/s/tmp/b", strace saw 0`, `summary says 1 mkdir under "/s/tmp/b", strace saw 0`,
+				`summary says 1 openat(O_CREAT) under "/s/tmp/b", strace saw 0`, `summary says 1 symlink under "/s/tmp/b", strace saw 0`}},
+		{`/* under "/s/tmp/a": 1 mkdir, 1 openat(O_CREAT), 1 symlink, 1 fchownat */ = 0`, // not a summary: nothing counted
+			[]string{`made, not narrated: symlink("/bin/busybox", "/s/tmp/a/sh") = 0`}},
+	}
+	for _, tt := range tests {
+		rep := compareNarration(parseTrace(trace(tt.summary)), opts)
+		var got []string
+		for _, m := range rep.mismatches {
+			if !strings.HasPrefix(m, "made, not narrated: mkdir") && !strings.HasPrefix(m, "made, not narrated: openat") {
+				got = append(got, m)
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(tt.want)
+		if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tt.summary, got, tt.want)
+		}
+	}
+}

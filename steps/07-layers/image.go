@@ -89,20 +89,37 @@ func openStore(dir string) (store, error) {
 	}
 	// A store made here is 0711, whatever the umask; one that exists keeps
 	// its mode, and run says if a user namespace's root cannot pass.
+	explained := false
+	say := func() {
+		if !explained {
+			explain(featLayers, "Make the store's dirs, or give them their modes: the way to the layers and containers is open to every user (0711: pass through, not list), what holds images' files is root's alone (0700).")
+			explained = true
+		}
+	}
 	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(abs, 0o711); err != nil {
+		say()
+		if err := mkdirAll(abs, 0o711); err != nil {
 			return store{}, fmt.Errorf("store %s: %w", abs, err)
 		}
-		if err := os.Chmod(abs, 0o711); err != nil {
+		if err := chmod(abs, 0o711); err != nil {
 			return store{}, fmt.Errorf("store %s: %w", abs, err)
 		}
 	}
 	s := store{dir: abs}
 	for _, sub := range s.storeDirs() {
-		if err := os.MkdirAll(sub.path, sub.mode); err != nil {
+		info, err := os.Stat(sub.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			say()
+			if err := mkdir(sub.path, uint32(sub.mode)); err != nil {
+				return store{}, fmt.Errorf("store %s: %w", abs, err)
+			}
+		} else if err != nil {
 			return store{}, fmt.Errorf("store %s: %w", abs, err)
+		} else if info.Mode().Perm() == sub.mode {
+			continue
 		}
-		if err := os.Chmod(sub.path, sub.mode); err != nil {
+		say()
+		if err := chmod(sub.path, uint32(sub.mode)); err != nil {
 			return store{}, fmt.Errorf("store %s: %w", abs, err)
 		}
 	}
@@ -231,6 +248,7 @@ func (s store) saveImage(img image) error {
 	if err != nil {
 		return fmt.Errorf("save image %s: %w", img.Name, err)
 	}
+	explain(featLayers, "Record image %s in %s, written to a file of its own and renamed into place: a reader sees the old file or the new one.", img.Name, s.imagePath(img.Name))
 	return s.writeFileAtomic(s.imagePath(img.Name), append(data, '\n'))
 }
 
@@ -240,15 +258,62 @@ func (s store) writeFileAtomic(name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		os.Remove(tmp)
+	f, err := openCreate(tmp, unix.O_WRONLY|unix.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		removeAll(tmp)
 		return fmt.Errorf("write %s: %w", tmp, err)
 	}
-	if err := os.Rename(tmp, name); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rename %s: %w", tmp, err)
+	if err := rename(tmp, name); err != nil {
+		removeAll(tmp)
+		return err
 	}
 	return nil
+}
+
+// removeAll removes path and everything below it, as rm -r does: each file
+// with unlink(2) and each dir, once emptied, with rmdir(2), narrated as one
+// line that counts them. A path that does not exist is removed already.
+func removeAll(path string) error {
+	t := newTally(path)
+	err := t.remove(path)
+	t.print()
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
+}
+
+// remove removes p, and first what is below it.
+func (t *tally) remove(p string) error {
+	info, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return t.do("unlink", func() string { return fmt.Sprintf("unlink(%s)", cString(p)) },
+			func() (int, error) { return 0, unix.Unlink(p) })
+	}
+	entries, err := os.ReadDir(p)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := t.remove(filepath.Join(p, e.Name())); err != nil {
+			return err
+		}
+	}
+	return t.do("rmdir", func() string { return fmt.Sprintf("rmdir(%s)", cString(p)) },
+		func() (int, error) { return 0, unix.Rmdir(p) })
 }
 
 // layer reads what the store knows of an extracted layer.
@@ -287,8 +352,8 @@ func (s store) removeStaleTemp() error {
 			continue
 		}
 		explain(featLayers, "Remove %s, left behind by a runtime that is gone.", filepath.Join(s.tmpDir(), e.Name()))
-		if err := os.RemoveAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
-			return fmt.Errorf("remove stale %s: %w", e.Name(), err)
+		if err := removeAll(filepath.Join(s.tmpDir(), e.Name())); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -401,7 +466,7 @@ func (s store) addLayer(r io.Reader, want, what string) (layer, error) {
 		return layer{}, err
 	}
 	explain(featLayers, "Rename it to %s: the layer appears whole or not at all.", s.layerDir(l.Digest))
-	if err := os.Rename(tree, s.layerDir(l.Digest)); err != nil {
+	if err := rename(tree, s.layerDir(l.Digest)); err != nil {
 		if _, statErr := os.Stat(s.layerDir(l.Digest)); statErr == nil {
 			return l, nil // another runtime stored the same layer meanwhile
 		}
@@ -640,27 +705,33 @@ func (s store) shiftedLayer(digest string, users userNamespace) (string, error) 
 		return dir, nil
 	}
 	// Only the namespace's root, by its group, may pass through to its copies.
-	for _, d := range []string{filepath.Dir(s.layersDir(base)), s.layersDir(base)} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return "", fmt.Errorf("mkdir %s: %w", d, err)
-		}
-		if err := letThrough(d, int(users.gids.start)); err != nil {
-			return "", err
+	if _, err := os.Stat(s.layersDir(base)); err != nil {
+		explain(featLayers, "Make %s for the layers given to this user namespace: root's, mode 0710, group %d, so that its root may pass through, and no one else.", s.layersDir(base), users.gids.start)
+		for _, d := range []string{filepath.Dir(s.layersDir(base)), s.layersDir(base)} {
+			if _, err := os.Stat(d); err == nil {
+				continue
+			}
+			if err := mkdir(d, 0o700); err != nil {
+				return "", err
+			}
+			if err := letThrough(d, int(users.gids.start)); err != nil {
+				return "", err
+			}
 		}
 	}
 	tmp, err := s.newTemp("shift")
 	if err != nil {
 		return "", err
 	}
-	explain(featLayers, "Give layer %s to the user namespace: copy it to %s, owner N of each file becoming host id %d+N (nobody past %d), so root's files are root's inside; the copy stays for the next container.",
+	explain(featLayers, "Give layer %s to the user namespace: copy it to %s, owner N of each file becoming host id %d+N (nobody past %d), so root's files are root's inside; the copy stays for the next container. Each file is made, then given its owner (fchownat), mode (fchmodat) and times (utimensat).",
 		shortDigest(digest), tmp, base, layerIDs-1)
 	if err := shiftCopy(s.layerDir(digest), tmp, users.uids.start, users.gids.start); err != nil {
-		os.RemoveAll(tmp)
+		removeAll(tmp)
 		return "", fmt.Errorf("copy layer %s for host ids %d and up: %w", shortDigest(digest), base, err)
 	}
 	explain(featLayers, "Rename it to %s: the copy appears whole or not at all.", dir)
-	if err := os.Rename(tmp, dir); err != nil {
-		os.RemoveAll(tmp)
+	if err := rename(tmp, dir); err != nil {
+		removeAll(tmp)
 		if _, statErr := os.Stat(dir); statErr == nil {
 			return dir, nil // another runtime made the same copy meanwhile
 		}
@@ -677,11 +748,15 @@ type layerCopy struct {
 	uids, gids uint32            // the host ids of the namespace's 0
 	linked     map[uint64]string // inode of a hard-linked file: its copy
 	dirs       []string          // relative paths, whose attributes come last
+	calls      *tally            // the calls made, narrated as their count
 }
 
-// shiftCopy copies the layer tree src to dst, which must not exist.
+// shiftCopy copies the layer tree src to dst, which must not exist. Its
+// thousands of calls are narrated as one line that counts them, and the
+// whiteouts and opaque marks one by one.
 func shiftCopy(src, dst string, uids, gids uint32) error {
-	c := layerCopy{src: src, dst: dst, uids: uids, gids: gids, linked: map[uint64]string{}}
+	c := layerCopy{src: src, dst: dst, uids: uids, gids: gids, linked: map[uint64]string{}, calls: newTally(dst)}
+	defer c.calls.print()
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -719,14 +794,18 @@ func (c *layerCopy) copyEntry(rel string) error {
 	}
 	switch mode := info.Mode(); {
 	case mode.IsDir():
-		if err := os.Mkdir(to, 0o700); err != nil {
+		err := c.calls.do("mkdir", func() string { return fmt.Sprintf("mkdir(%s, 0700)", cString(to)) },
+			func() (int, error) { return 0, unix.Mkdir(to, 0o700) })
+		if err != nil {
 			return fmt.Errorf("mkdir %s: %w", to, err)
 		}
 		c.dirs = append(c.dirs, rel)
 		return nil
 	case mode.IsRegular():
 		if first, ok := c.linked[st.Ino]; ok {
-			if err := os.Link(first, to); err != nil {
+			err := c.calls.do("link", func() string { return fmt.Sprintf("link(%s, %s)", cString(first), cString(to)) },
+				func() (int, error) { return 0, unix.Link(first, to) })
+			if err != nil {
 				return fmt.Errorf("hard link %s: %w", to, err)
 			}
 			return nil
@@ -734,7 +813,7 @@ func (c *layerCopy) copyEntry(rel string) error {
 		if st.Nlink > 1 {
 			c.linked[st.Ino] = to
 		}
-		if err := copyFile(from, to); err != nil {
+		if err := c.copyFile(from, to); err != nil {
 			return err
 		}
 	case mode&fs.ModeSymlink != 0:
@@ -742,7 +821,9 @@ func (c *layerCopy) copyEntry(rel string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.Symlink(target, to); err != nil {
+		err = c.calls.do("symlink", func() string { return fmt.Sprintf("symlink(%s, %s)", cString(target), cString(to)) },
+			func() (int, error) { return 0, unix.Symlink(target, to) })
+		if err != nil {
 			return fmt.Errorf("symlink %s: %w", to, err)
 		}
 	default: // a whiteout, another device node, a fifo or a socket
@@ -756,16 +837,24 @@ func (c *layerCopy) copyEntry(rel string) error {
 // copyFile copies a regular file's content into a new file; io.Copy
 // between two files lets the kernel copy (copy_file_range(2)), which can
 // share the blocks on filesystems that reflink.
-func copyFile(from, to string) error {
+func (c *layerCopy) copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	flags := unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	var fd int
+	err = c.calls.do("openat(O_CREAT)", func() string {
+		return fmt.Sprintf("openat(AT_FDCWD, %s, %s, 0600)", cString(to), flagString(uintptr(flags), openFlagNames))
+	}, func() (int, error) {
+		fd, err = unix.Open(to, flags, 0o600)
+		return fd, err
+	})
 	if err != nil {
 		return fmt.Errorf("create %s: %w", to, err)
 	}
+	out := os.NewFile(uintptr(fd), to)
 	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
 		return fmt.Errorf("copy %s: %w", from, err)
@@ -789,14 +878,22 @@ func (c *layerCopy) setAttrs(rel string) error {
 	if !ok {
 		return fmt.Errorf("stat %s: no owner", from)
 	}
-	if err := os.Lchown(to, int(shiftID(st.Uid, c.uids)), int(shiftID(st.Gid, c.gids))); err != nil {
+	uid, gid := int(shiftID(st.Uid, c.uids)), int(shiftID(st.Gid, c.gids))
+	err = c.calls.do("fchownat", func() string {
+		return fmt.Sprintf("fchownat(AT_FDCWD, %s, %d, %d, AT_SYMLINK_NOFOLLOW)", cString(to), uid, gid)
+	}, func() (int, error) { return 0, unix.Fchownat(unix.AT_FDCWD, to, uid, gid, unix.AT_SYMLINK_NOFOLLOW) })
+	if err != nil {
 		return fmt.Errorf("chown %s: %w", to, err)
 	}
 	if err := c.copyXattrs(from, to); err != nil {
 		return err
 	}
 	if info.Mode()&fs.ModeSymlink == 0 {
-		if err := os.Chmod(to, info.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		// The permission bits, and setuid, setgid and sticky: st_mode's own.
+		mode := st.Mode & 0o7777
+		err := c.calls.do("fchmodat", func() string { return fmt.Sprintf("fchmodat(AT_FDCWD, %s, %#o)", cString(to), mode) },
+			func() (int, error) { return 0, unix.Fchmodat(unix.AT_FDCWD, to, mode, 0) })
+		if err != nil {
 			return fmt.Errorf("chmod %s: %w", to, err)
 		}
 	}

@@ -779,3 +779,117 @@ func lsetxattr(path, name, value string) error {
 	}
 	return nil
 }
+
+// openFlagNames are the open(2) flags the store's files are created with.
+var openFlagNames = []flagName{
+	{unix.O_WRONLY, "O_WRONLY"},
+	{unix.O_RDWR, "O_RDWR"},
+	{unix.O_CREAT, "O_CREAT"},
+	{unix.O_EXCL, "O_EXCL"},
+	{unix.O_TRUNC, "O_TRUNC"},
+	{unix.O_NOFOLLOW, "O_NOFOLLOW"},
+	{unix.O_CLOEXEC, "O_CLOEXEC"},
+}
+
+// openCreate creates (or truncates) a file of the store and opens it.
+func openCreate(path string, flags int, mode uint32) (*os.File, error) {
+	flags |= unix.O_CREAT | unix.O_CLOEXEC
+	call := fmt.Sprintf("openat(AT_FDCWD, %s, %s, %#o)", cString(path), flagString(uintptr(flags), openFlagNames), mode)
+	fd, err := narrateValue(call, func() (int, error) { return unix.Open(path, flags, mode) })
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// rename moves from to to in one step: a reader of to sees the old entry
+// or the new one, never half of one.
+func rename(from, to string) error {
+	err := narrate(fmt.Sprintf("rename(%s, %s)", cString(from), cString(to)), func() error { return unix.Rename(from, to) })
+	if err != nil {
+		return fmt.Errorf("rename %s to %s: %w", from, to, err)
+	}
+	return nil
+}
+
+// chown gives path, and not a symlink's target, its owner and group.
+func chown(path string, uid, gid int) error {
+	call := fmt.Sprintf("fchownat(AT_FDCWD, %s, %d, %d, 0)", cString(path), uid, gid)
+	err := narrate(call, func() error { return unix.Fchownat(unix.AT_FDCWD, path, uid, gid, 0) })
+	if err != nil {
+		return fmt.Errorf("chown %s: %w", path, err)
+	}
+	return nil
+}
+
+// chmod sets the mode of path, which mkdir and open passed through the
+// umask.
+func chmod(path string, mode uint32) error {
+	err := narrate(fmt.Sprintf("fchmodat(AT_FDCWD, %s, %#o)", cString(path), mode), func() error {
+		return unix.Fchmodat(unix.AT_FDCWD, path, mode, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return nil
+}
+
+// tally narrates the many calls made under one directory, a layer's copy
+// or a tree being removed, as one line that counts them by name, such as
+// /* under "DIR": 27 mkdir, 20 openat(O_CREAT), 330 symlink */; a call
+// that fails is shown whole, after the count of those before it. The
+// tests hold the counts to what strace sees.
+type tally struct {
+	dir    string
+	counts map[string]int
+	last   string // the one call, when only one was made, and its result
+	value  int
+}
+
+// tallyNames are the calls a tally counts, in the order it prints them.
+var tallyNames = []string{"mkdir", "openat(O_CREAT)", "symlink", "link", "mknod", "fchownat", "fchmodat", "unlink", "rmdir"}
+
+func newTally(dir string) *tally { return &tally{dir: dir, counts: map[string]int{}} }
+
+// do makes one call, counted under name; call, the call in C, is printed
+// only if it fails, or if it is the only one.
+func (t *tally) do(name string, call func() string, fn func() (int, error)) error {
+	v, err := fn()
+	if err != nil {
+		t.print()
+		narrateValue(call(), func() (int, error) { return v, err })
+		return err
+	}
+	t.counts[name]++
+	if t.total() == 1 {
+		t.last, t.value = call(), v
+	}
+	return nil
+}
+
+func (t *tally) total() int {
+	n := 0
+	for _, c := range t.counts {
+		n += c
+	}
+	return n
+}
+
+// print prints the count, or the one call made as C, and starts over.
+func (t *tally) print() {
+	defer func() { t.counts, t.last = map[string]int{}, "" }()
+	switch t.total() {
+	case 0:
+		return
+	case 1:
+		narrateValue(t.last, func() (int, error) { return t.value, nil })
+		return
+	}
+	var parts []string
+	for _, name := range tallyNames {
+		if n := t.counts[name]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, name))
+		}
+	}
+	show("/* under %s: %s */", cString(t.dir), strings.Join(parts, ", "))
+}

@@ -171,21 +171,22 @@ func (s store) newContainer(img image, upperDir string, keep bool, users userNam
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("mkdir %s: %w", tmp, err)
+	explain(featLayers, "Make the container's dir in the store's tmp, with a state.json naming this runtime its owner, written to a file of its own and renamed into place, so no reader sees half of it.")
+	if err := mkdir(tmp, 0o700); err != nil {
+		return nil, err
 	}
 	if err := c.saveState(tmp); err != nil {
-		os.RemoveAll(tmp)
+		removeAll(tmp)
 		return nil, err
 	}
-	explain(featLayers, "Make the container's dir %s root's, mode 0710, group %d: the container's root may pass through it to its upper, work and merged dirs, which are its own, but may not change it.", c.dir, c.gid)
+	explain(featLayers, "Make the container's dir root's, mode 0710, group %d: the container's root may pass through it to its upper, work and merged dirs, which are its own, but may not change it. Rename it to %s: cleanup never finds a container dir it cannot attribute.", c.gid, c.dir)
 	if err := letThrough(tmp, c.gid); err != nil {
-		os.RemoveAll(tmp)
+		removeAll(tmp)
 		return nil, err
 	}
-	if err := os.Rename(tmp, c.dir); err != nil {
-		os.RemoveAll(tmp)
-		return nil, fmt.Errorf("create container dir %s: %w", c.dir, err)
+	if err := rename(tmp, c.dir); err != nil {
+		removeAll(tmp)
+		return nil, err
 	}
 	if err := c.makeDirs(upperDir, users); err != nil {
 		c.remove()
@@ -199,28 +200,22 @@ func (s store) newContainer(img image, upperDir string, keep bool, users userNam
 // list or change them, and other host users may not enter. The container's
 // root has no supplementary groups; its gid is enough.
 func letThrough(dir string, gid int) error {
-	if err := os.Chown(dir, 0, gid); err != nil {
-		return fmt.Errorf("chown %s: %w", dir, err)
+	if err := chown(dir, 0, gid); err != nil {
+		return err
 	}
-	if err := os.Chmod(dir, 0o710); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
-	}
-	return nil
+	return chmod(dir, 0o710)
 }
 
 // makeOwnDir makes a dir that belongs to the container's root, with mode.
-func (c *container) makeOwnDir(dir string, mode fs.FileMode) error {
-	if err := os.Mkdir(dir, mode); err != nil {
-		return fmt.Errorf("mkdir %s: %w", dir, err)
+func (c *container) makeOwnDir(dir string, mode uint32) error {
+	if err := mkdir(dir, mode); err != nil {
+		return err
 	}
-	if err := os.Chown(dir, c.uid, c.gid); err != nil {
-		return fmt.Errorf("chown %s: %w", dir, err)
+	if err := chown(dir, c.uid, c.gid); err != nil {
+		return err
 	}
 	// Mkdir's mode passed through the umask.
-	if err := os.Chmod(dir, mode); err != nil {
-		return fmt.Errorf("chmod %s: %w", dir, err)
-	}
-	return nil
+	return chmod(dir, mode)
 }
 
 // makeDirs makes the upper, work and merged dirs and chooses how the mount
@@ -231,6 +226,7 @@ func (c *container) makeDirs(upperDir string, users userNamespace) error {
 	}
 	// The merged dir is the overlay's mount point and, once mounted, shows
 	// the upper dir's root: root's inside.
+	explain(featLayers, "Make the merged dir, where the child mounts the overlay; the container's root owns it.")
 	if err := c.makeOwnDir(c.merged(), 0o755); err != nil {
 		return err
 	}
@@ -271,12 +267,14 @@ func (c *container) makeUpper(upperDir string, users userNamespace) error {
 	}
 	// Record where upper and work go before making them, so a cleanup after
 	// a crash finds them.
+	explain(featLayers, "Record in state.json where the upper and work dirs go before making them, so a cleanup after a crash finds them.")
 	if err := c.saveState(c.dir); err != nil {
 		return err
 	}
 	if c.state.RW != c.dir {
-		if err := os.Mkdir(c.state.RW, 0o700); err != nil {
-			return fmt.Errorf("mkdir %s: %w", c.state.RW, err)
+		explain(featLayers, "Make %s to hold the upper and work dirs, which the container's root may pass through, as through its dir.", c.state.RW)
+		if err := mkdir(c.state.RW, 0o700); err != nil {
+			return err
 		}
 		if err := letThrough(c.state.RW, c.gid); err != nil {
 			return err
@@ -291,6 +289,7 @@ func (c *container) makeUpper(upperDir string, users userNamespace) error {
 	c.mount.Upper = filepath.Join(c.state.RW, "upper")
 	c.mount.Work = filepath.Join(c.state.RW, "work")
 	// The upper dir's root is the container's "/", so it gets /'s mode.
+	explain(featLayers, "Make the upper dir, which gets every change the container makes, and the work dir overlayfs needs on the same filesystem; the container's root owns both.")
 	if err := c.makeOwnDir(c.mount.Upper, 0o755); err != nil {
 		return err
 	}
@@ -309,17 +308,17 @@ func (c *container) chooseLower() error {
 	links := filepath.Join(c.dir, "l")
 	explain(featLayers, "The options would be %d bytes, more than the %d mount(2) takes: name the layers by short symlinks in %s.", n, maxMountData, links)
 	// The container's dir keeps strangers out; its root must get through.
-	if err := os.Mkdir(links, 0o755); err != nil {
-		return fmt.Errorf("mkdir %s: %w", links, err)
+	if err := mkdir(links, 0o755); err != nil {
+		return err
 	}
-	if err := os.Chmod(links, 0o755); err != nil {
-		return fmt.Errorf("chmod %s: %w", links, err)
+	if err := chmod(links, 0o755); err != nil {
+		return err
 	}
 	c.mount.Lower = nil
 	for i, layer := range c.layers {
 		name := strconv.Itoa(i)
-		if err := os.Symlink(layer, filepath.Join(links, name)); err != nil {
-			return fmt.Errorf("symlink %s: %w", filepath.Join(links, name), err)
+		if err := symlink(layer, filepath.Join(links, name)); err != nil {
+			return err
 		}
 		c.mount.Lower = append(c.mount.Lower, "l/"+name)
 	}
@@ -405,9 +404,10 @@ func (c *container) showChanges() error {
 
 // keepUpper keeps the upper dir and removes the rest.
 func (c *container) keepUpper() error {
+	explain(featLayers, "Keep the upper dir %s, as asked; remove the work and merged dirs.", c.mount.Upper)
 	for _, dir := range []string{c.mount.Work, c.merged(), filepath.Join(c.dir, "l")} {
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove %s: %w", dir, err)
+		if err := removeAll(dir); err != nil {
+			return err
 		}
 	}
 	c.state.Kept = true
@@ -443,14 +443,11 @@ func removeContainerDir(dir string, st containerState) error {
 		}
 	}
 	if st.RW != "" && st.RW != dir && !strings.HasPrefix(st.RW, dir+"/") {
-		if err := os.RemoveAll(st.RW); err != nil {
-			return fmt.Errorf("remove %s: %w", st.RW, err)
+		if err := removeAll(st.RW); err != nil {
+			return err
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
-	}
-	return nil
+	return removeAll(dir)
 }
 
 // mountsUnder lists the mount points at or below dir in our mount table,

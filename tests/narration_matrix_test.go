@@ -84,6 +84,28 @@ var stepScenarios = []stepScenario{
 		})
 		return []string{"run", "--store", store, "--image", "layers-test:docker", "--keep", "--", "sh", "-c", "echo kept > /kept; rm /etc/far"}
 	}},
+	{"3-layer image after a killed run", "07-layers", func(t *testing.T, step string, _ int) []string {
+		// A run killed by SIGKILL left its container dir and its cgroup:
+		// the next run removes them.
+		store := loadedStore(t, step)
+		if store == "" {
+			t.Fatal("cannot load the test image")
+		}
+		c := startContainer(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--", "sh", "-c", "echo ready; read -r line")
+		c.waitForLine(t, "ready")
+		if err := c.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		c.wait(t)
+		return []string{"run", "--store", store, "--image", "layers-test:docker", "--", "true"}
+	}},
+	{"70-layer image", "07-layers", func(t *testing.T, step string, _ int) []string {
+		// More layers than fit by full path in the page of options
+		// mount(2) takes: the runtime names them by short symlinks.
+		store := newStore(t)
+		loadStack(t, step, store, 70)
+		return []string{"run", "--store", store, "--image", "stack:70", "--", "true"}
+	}},
 }
 
 // TestNarrationMatchesStrace runs every step in each scenario it has under

@@ -435,7 +435,7 @@ func (s store) addLayer(r io.Reader, want, what string) (layer, error) {
 	if err := os.Mkdir(tree, 0o755); err != nil {
 		return layer{}, fmt.Errorf("mkdir %s: %w", tree, err)
 	}
-	defer os.RemoveAll(tree) // a no-op once the tree is renamed into place
+	defer removeAll(tree) // a no-op once the tree is renamed into place
 	explain(featLayers, "Extract %s into %s, translating OCI whiteouts into overlayfs ones: a character device 0/0 for a deleted file, and for an opaque dir user.overlay.opaque, the xattr overlayfs reads when mounted in a user namespace (userxattr).", what, tree)
 	plain, err := decompress(r)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -96,6 +97,14 @@ func main() {
 		if err := (&initCmd{}).Run(); err != nil {
 			exitWith(err)
 		}
+		return
+	}
+	// A detached container's monitor lives as long as the container: it
+	// skips building the parser too (monitor_memory.go).
+	if g, id, ok := monitorArgs(os.Args[1:]); ok {
+		runtime.MemProfileRate = 0 // no heap profile: its buckets stay
+		narrate.Setup(g.Explain, os.Stderr, sys.IsTerminal(int(os.Stderr.Fd())))
+		exitWith((&monitorCmd{ID: id}).Run(g))
 		return
 	}
 	var c cli

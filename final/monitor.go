@@ -151,6 +151,7 @@ func (m *monitorCmd) Run(g *cli) error {
 	if err := sys.Dup2(int(devNull.Fd()), 2); err != nil {
 		return err
 	}
+	shrinkMonitor() // the copy and the wait, for the container's life
 	s.wait()
 	return nil
 }

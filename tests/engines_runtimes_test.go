@@ -108,12 +108,12 @@ var boxEngineCases = map[string]bool{
 	"podman/volume":                         true,
 	"podman/layered image":                  true,
 	"docker/run":                            true,
+	"docker/run -it":                        true,
 	"docker/exec":                           true,
 	"docker/stop, restart":                  true,
 	"docker/stats":                          true,
 	"containerd/run --rm":                   true,
 	"containerd/run -d, exec, kill, delete": true,
-	// Not yet: "docker/run -it" (no prompt comes through containerd's shim).
 }
 
 // engineRuntimes returns the runtimes an engine test runs against: runc

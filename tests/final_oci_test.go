@@ -86,6 +86,29 @@ func (e *ociEnv) run(args ...string) result {
 	return r
 }
 
+// runClosing runs box-runc like run, and fails the test if its stdout or
+// stderr stays open after it exits: a process it left holds them.
+func (e *ociEnv) runClosing(args ...string) result {
+	e.t.Helper()
+	release := hostMounts.share(e.t)
+	defer release()
+	cmd := exec.Command(e.bin, append([]string{"--root", e.root}, args...)...)
+	// Not a time limit on box: how long the harness waits for the end of
+	// the output once box has exited, which a held pipe never gives.
+	cmd.WaitDelay = 10 * time.Second
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		e.t.Fatalf("box-runc %s exited, but its stdout or stderr stayed open: a process it started holds them", strings.Join(args, " "))
+	}
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		e.t.Fatalf("box-runc %s: %v", strings.Join(args, " "), err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
 // must runs box-runc and fails the test unless it exits 0.
 func (e *ociEnv) must(args ...string) result {
 	e.t.Helper()
@@ -322,7 +345,13 @@ func TestFinalOCIConsoleSocket(t *testing.T) {
 		}
 		got <- received{os.NewFile(uintptr(fds[0]), "master"), nil}
 	}()
-	e.must("create", "--bundle", bundle, "--console-socket", sock, id)
+	// create's stdout and stderr are pipes read to their end, as
+	// containerd's shim reads them: with a terminal the container's
+	// process must not hold them, or the engine waits for create forever
+	// and never calls start.
+	if r := e.runClosing("create", "--bundle", bundle, "--console-socket", sock, id); r.code != 0 {
+		t.Fatalf("create: %s", r)
+	}
 	rcv := <-got
 	if rcv.err != nil {
 		t.Fatalf("console socket: %v", rcv.err)
@@ -516,5 +545,50 @@ func TestFinalOCIWithoutMountNamespace(t *testing.T) {
 	}
 	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
 		t.Errorf("delete left mounts in our mount namespace:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
+// TestFinalOCIInheritedFiles checks that only stdio and --preserve-fds
+// reach the container's program and an exec'd one: containerd's shim
+// hands its runtime a descriptor without close-on-exec.
+func TestFinalOCIInheritedFiles(t *testing.T) {
+	e := newOCI(t)
+	list := "ls /proc/$$/fd | tr '\\n' ' '"
+	bundle := ociBundle(t, e, []string{"sh", "-c", list + "; echo; exec sleep 1000"}, nil)
+	id := "fds-" + filepath.Base(bundle)
+	out := filepath.Join(t.TempDir(), "output")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// Descriptors 3 and 4, neither close-on-exec in box-runc: 3 is passed
+	// on (--preserve-fds 1), 4 must not be.
+	r1, w1, _ := os.Pipe()
+	r2, w2, _ := os.Pipe()
+	defer func() { r1.Close(); w1.Close(); r2.Close(); w2.Close() }()
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(e.bin, append([]string{"--root", e.root}, args...)...)
+		cmd.Stdout, cmd.Stderr = f, f
+		cmd.ExtraFiles = []*os.File{w1, w2}
+		if err := cmd.Run(); err != nil {
+			b, _ := os.ReadFile(out)
+			t.Fatalf("box-runc %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	run("create", "--bundle", bundle, "--preserve-fds", "1", id)
+	e.must("start", id)
+	run("exec", "--preserve-fds", "1", id, "sh", "-c", list)
+	e.must("delete", "--force", id)
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("output %q, want one line of descriptors from the program and one from exec", b)
+	}
+	for i, who := range []string{"the container's program", "the exec'd process"} {
+		if got := strings.TrimSpace(lines[i]); got != "0 1 2 3" {
+			t.Errorf("%s has descriptors %q, want 0 1 2 3 (stdio and the one preserved)", who, got)
+		}
 	}
 }

@@ -193,9 +193,16 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		return fmt.Errorf("pipe: %w", err)
 	}
 	defer syncR.Close()
-	narration := o.Narration
-	if narration == nil {
-		narration = os.Stderr
+	// The process holds what it is given until execve, long after create
+	// has exited: an engine that reads create's output to its end (the
+	// containerd shim does, with a terminal) would wait for start, which
+	// it only calls once create is done. So it narrates only when asked.
+	var narration *os.File
+	if narrate.Enabled() {
+		narration = o.Narration
+		if narration == nil {
+			narration = os.Stderr
+		}
 	}
 	var extra []*os.File
 	for i := 0; i < o.PreserveFDs; i++ {
@@ -211,7 +218,13 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	cmd = exec.Command("/proc/self/exe", "oci-init", strconv.Itoa(base))
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = []string{}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if !terminal {
+		// The program's stdio is ours, passed straight through. With a
+		// terminal it is the terminal's slave, and the process gets
+		// /dev/null until then, as runc's does: not our stdout, a pipe
+		// the engine may be reading to its end.
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
 	cmd.ExtraFiles = extra
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: flags, Setsid: true}
 	if cfg.NewUser {

@@ -106,6 +106,11 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		}
 		defer console.Close()
 	}
+	// What the engine left open without close-on-exec is not the
+	// process's: only stdio and --preserve-fds pass.
+	if err := closeInherited(3 + o.PreserveFDs); err != nil {
+		return 0, err
+	}
 	// Per process, inherited by the child: set before joining, while our
 	// /proc/self is still ours.
 	if err := setProcessLimits(p, nil); err != nil {

@@ -50,7 +50,12 @@ func Init(base int) {
 	// create closes the pipe once the host side (the cgroup) is ready.
 	_, _ = io.Copy(io.Discard, configFile)
 	configFile.Close()
-	narrate.Setup(cfg.Explain, os.NewFile(uintptr(base+fdNarration), "narration"), cfg.Color)
+	if cfg.Explain {
+		narrate.Setup(true, os.NewFile(uintptr(base+fdNarration), "narration"), cfg.Color)
+	}
+	if err := closeInherited(base); err != nil {
+		fail(err)
+	}
 
 	path, err := setupContainer(cfg, base)
 	if err != nil {
@@ -84,6 +89,26 @@ func Init(base int) {
 	}
 	err = sys.Execve(path, spec.Process.Args, spec.Process.Env)
 	fail(err)
+}
+
+// closeInherited marks every descriptor from base up close-on-exec: what
+// the engine left open without the flag (containerd's shim has one) must
+// not reach the program; only stdio and --preserve-fds do.
+func closeInherited(base int) error {
+	if base == 3 {
+		return sys.CloseInheritedFiles()
+	}
+	narrate.Explain(narrate.Security, "Keep the files this program inherited out of the container: every descriptor from %d up closes on execve (--preserve-fds passes those below).", base)
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open files: %w", err)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= base {
+			sys.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 // setupContainer builds the container, in order, and returns the path of

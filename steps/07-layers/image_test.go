@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fatih/color"
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
@@ -585,12 +586,21 @@ func TestShiftCopy(t *testing.T) {
 		}
 	}
 
-	if err := shiftCopy(src, dst, 100000, 100000); err != nil {
+	var err error
+	narrated := narration(t, func() { err = shiftCopy(src, dst, 100000, 100000) })
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The device node is narrated on a line of its own; the rest counted:
+	// each entry made, then given its owner, and its mode unless a symlink.
+	summary := fmt.Sprintf("  /* under %q: 6 mkdir, 5 openat(O_CREAT), 1 symlink, 1 link, 13 fchownat, 12 fchmodat */\n", dst)
+	mknod := fmt.Sprintf("  mknod(%q, S_IFCHR|000, makedev(0, 0)) = 0\n", filepath.Join(dst, "etc/motd"))
+	if !strings.Contains(narrated, summary) || !strings.Contains(narrated, mknod) {
+		t.Errorf("the copy narrated:\n%s\nwant among it:\n%s%s", narrated, mknod, summary)
 	}
 
 	var got []string
-	err := filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -648,5 +658,60 @@ func TestShiftCopy(t *testing.T) {
 	var a, b syscall.Stat_t
 	if syscall.Stat(filepath.Join(dst, "bin/su"), &a) != nil || syscall.Stat(filepath.Join(dst, "bin/su-again"), &b) != nil || a.Ino != b.Ino {
 		t.Errorf("bin/su and bin/su-again are not one file in the copy")
+	}
+}
+
+// narration runs f with narration on, and returns what it printed.
+func narration(t *testing.T, f func()) string {
+	t.Helper()
+	file, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	stderr, quiet, noColor := os.Stderr, narrator.quiet, color.NoColor
+	os.Stderr, narrator.quiet, color.NoColor = file, false, true
+	defer func() { os.Stderr, narrator.quiet, color.NoColor = stderr, quiet, noColor }()
+	f()
+	b, err := os.ReadFile(file.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRemoveAllNarration pins how removing a tree is narrated: one line
+// counting its calls, the one call itself when there is one, nothing when
+// there is nothing to remove.
+func TestRemoveAllNarration(t *testing.T) {
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	for _, d := range []string{"tree/a", "tree/b"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"tree/a/f", "tree/g", "lone"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct{ path, want string }{
+		{tree, fmt.Sprintf("  /* under %q: 2 unlink, 3 rmdir */\n", tree)},
+		{filepath.Join(dir, "lone"), fmt.Sprintf("  unlink(%q) = 0\n", filepath.Join(dir, "lone"))},
+		{filepath.Join(dir, "missing"), ""},
+	}
+	for _, tt := range tests {
+		var err error
+		got := narration(t, func() { err = removeAll(tt.path) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			t.Errorf("removeAll(%s) narrated %q, want %q", tt.path, got, tt.want)
+		}
+		if _, err := os.Lstat(tt.path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s is still there", tt.path)
+		}
 	}
 }

@@ -11,7 +11,9 @@ package tests
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"box/tests/cgroupv2vm"
 
 	"golang.org/x/sys/unix"
 )
@@ -416,4 +421,159 @@ func TestFinalOCIResourcesNetwork(t *testing.T) {
 			t.Errorf("net_prio.ifpriomap = %q, want the line \"lo 5\"", got)
 		}
 	})
+}
+
+// v2ResourceCase is one container the cgroup v2 machine creates: its
+// config.json's linux.resources and cgroupsPath, and what the guest
+// script then checks, as shell (the container is created, not started).
+type v2ResourceCase struct {
+	name      string
+	path      string // linux.cgroupsPath
+	resources map[string]any
+	check     string // shell; $dir is the container's cgroup, $out create's output
+	refused   string // instead: create must fail in one line holding this
+}
+
+// v2ResourceCases are the checks of linux.resources on cgroup v2: each
+// value read back from the kernel's files, or refused in one line.
+var v2ResourceCases = []v2ResourceCase{
+	{name: "hugepageLimits: hugetlb.2MB.max, at an absolute path", path: "/ocires-abs",
+		resources: map[string]any{"hugepageLimits": []any{map[string]any{"pageSize": "2MB", "limit": 4 << 20}}},
+		check:     `[ "$(cat $dir/hugetlb.2MB.max)" = 4194304 ] || { echo "hugetlb.2MB.max: $(cat $dir/hugetlb.2MB.max)"; false; }`},
+	{name: "hugepageLimits below box's cgroup: box hands hugetlb down", path: "ocires-rel",
+		resources: map[string]any{"hugepageLimits": []any{map[string]any{"pageSize": "2MB", "limit": 2 << 20}}},
+		check:     `[ "$(cat $dir/hugetlb.2MB.max)" = 2097152 ] && grep -qw hugetlb /sys/fs/cgroup/box/cgroup.subtree_control`},
+	{name: "blockIO.weight: io.weight (or io.bfq.weight), or refused naming it", path: "/ocires-weight",
+		resources: map[string]any{"blockIO": map[string]any{"weight": 500}},
+		check: `if [ -n "$refused" ]; then echo "refused: $refused"; echo "$refused" | grep -q "io.weight" && [ $(echo "$refused" | wc -l) -eq 1 ];
+		elif [ -f $dir/io.weight ]; then echo "io.weight: $(cat $dir/io.weight)"; grep -qx "default 4950" $dir/io.weight;
+		else echo "io.bfq.weight: $(cat $dir/io.bfq.weight)"; grep -qx "default 500" $dir/io.bfq.weight; fi`},
+	{name: "blockIO throttles: io.max, or no such device refused naming it", path: "/ocires-max",
+		resources: map[string]any{"blockIO": map[string]any{
+			"throttleReadBpsDevice":   []any{map[string]any{"major": 7, "minor": 0, "rate": 1048576}},
+			"throttleWriteIOPSDevice": []any{map[string]any{"major": 7, "minor": 0, "rate": 50}},
+		}},
+		check: `if [ -e /sys/dev/block/7:0 ]; then echo "io.max: $(cat $dir/io.max)"; grep -qx "7:0 rbps=1048576 wbps=max riops=max wiops=50" $dir/io.max;
+		else echo "refused: $refused"; echo "$refused" | grep -q "no whole block device 7:0"; fi`},
+	{name: "blockIO.leafWeight refused: v2 has no leaf weights", path: "/ocires-leaf",
+		resources: map[string]any{"blockIO": map[string]any{"leafWeight": 300}}, refused: "leafWeight has no cgroup v2 counterpart"},
+	{name: "network refused: net_cls and net_prio are v1's", path: "/ocires-net",
+		resources: map[string]any{"network": map[string]any{"classID": 1}}, refused: "exist in cgroup v1 only"},
+}
+
+// v2ResourcesGuest is the guest program: a shell script for the machine's
+// busybox, with each case's config.json written in from the host's spec.
+func v2ResourcesGuest(t *testing.T, base map[string]any) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`#!/bin/sh
+# The guest of TestFinalOCIResourcesV2VM: box-runc creates a container per
+# case, the script reads the kernel's values back and deletes it.
+box=$1
+ln -s "$box" /tmp/box-runc
+rootfs=/tmp/ocires/rootfs
+mkdir -p $rootfs/bin $rootfs/proc $rootfs/sys $rootfs/dev $rootfs/tmp
+cp /bin/busybox $rootfs/bin/busybox
+ln -s busybox $rootfs/bin/sh
+ln -s busybox $rootfs/bin/true
+echo "BOXVM: block devices: $(ls /sys/block | tr '\n' ' ')"
+passed=0 failed=0
+run() { # run BUNDLE NAME PATH REFUSED CHECK
+	bundle=$1 name=$2 path=$3 want=$4 check=$5 out=
+	case $path in /*) dir=/sys/fs/cgroup$path ;; *) dir=/sys/fs/cgroup/box/$path ;; esac
+	refused=
+	if ! /tmp/box-runc --root /run/ocires create --bundle $bundle c </dev/null >$bundle.out 2>&1; then
+		refused=$(cat $bundle.out)
+	fi
+	ok=1
+	if [ -n "$want" ]; then
+		{ [ -n "$refused" ] && echo "$refused" | grep -qF "$want" && [ $(echo "$refused" | wc -l) -eq 1 ]; } || ok=
+	elif ! out=$(refused="$refused" dir=$dir sh -c "$check" 2>&1); then
+		ok=
+	fi
+	/tmp/box-runc --root /run/ocires delete --force c >/dev/null 2>&1
+	[ -d $dir ] && { ok=; echo "      cgroup $dir left behind"; }
+	if [ -n "$ok" ]; then passed=$((passed+1)); echo "CHECK $name PASS"; [ -n "$out" ] && echo "      $out";
+	else failed=$((failed+1)); echo "CHECK $name FAIL: $refused $out"; fi
+}
+`)
+	for i, c := range v2ResourceCases {
+		spec := map[string]any{}
+		raw, _ := json.Marshal(base)
+		json.Unmarshal(raw, &spec)
+		linux := spec["linux"].(map[string]any)
+		linux["cgroupsPath"] = c.path
+		linux["resources"] = c.resources
+		config, err := json.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundle := fmt.Sprintf("/tmp/ocires/b%d", i)
+		fmt.Fprintf(&b, "mkdir -p %s\ncat > %s/config.json <<'CONFIG'\n%s\nCONFIG\n", bundle, bundle, config)
+		fmt.Fprintf(&b, "run %s %s %s %s %s\n", bundle, shellQuote(c.name), shellQuote(c.path), shellQuote(c.refused), shellQuote(c.check))
+	}
+	b.WriteString(`result=PASS
+[ $failed -gt 0 ] && result=FAIL
+echo "BOXVM-RESULT: $result ($passed passed, $failed failed)"
+[ $failed = 0 ]
+`)
+	return b.String()
+}
+
+// TestFinalOCIResourcesV2VM boots the cgroup v2 machine (see
+// cgroupv2vm) with final as /box and checks linux.resources there, where
+// blockIO is io.weight and io.max, hugepageLimits hugetlb.<size>.max, and
+// network is refused.
+func TestFinalOCIResourcesV2VM(t *testing.T) {
+	requireTool(t, "qemu-system-x86_64")
+	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb", "timeout"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to build the virtual machine (Debian's apt and dpkg)", tool)
+		}
+	}
+	e := newOCI(t)
+	// The host's box-runc spec, run in the machine's rootfs: no terminal,
+	// the program true (the containers are only created).
+	dir := t.TempDir()
+	e.must("spec", "--bundle", dir)
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var base map[string]any
+	if err := json.Unmarshal(raw, &base); err != nil {
+		t.Fatal(err)
+	}
+	base["root"] = map[string]any{"path": "/tmp/ocires/rootfs"}
+	process := base["process"].(map[string]any)
+	process["terminal"] = false
+	process["args"] = []string{"true"}
+
+	work := t.TempDir()
+	guest := filepath.Join(work, "guest.sh")
+	if err := os.WriteFile(guest, []byte(v2ResourcesGuest(t, base)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m, err := cgroupv2vm.Prepare(v2vmCache(t), work, binary(t, finalStep), guest, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
+	t.Logf("booted %s: qemu exit %d (1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
+	if err != nil {
+		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
+	}
+	var report []string
+	for _, line := range strings.Split(boot.Serial, "\n") {
+		if strings.HasPrefix(line, "CHECK ") || strings.HasPrefix(line, "      ") || strings.HasPrefix(line, "BOX") {
+			report = append(report, line)
+		}
+	}
+	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
+	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
+		t.Fatalf("linux.resources checks failed in the machine; serial console:\n%s", boot.Serial)
+	}
+	if n := strings.Count(boot.Serial, "\nCHECK "); n != len(v2ResourceCases) {
+		t.Errorf("the guest reported %d checks, want %d", n, len(v2ResourceCases))
+	}
 }

@@ -39,7 +39,7 @@ type v2Chapter struct {
 // needs QEMU, apt-get and dpkg-deb, not root and not KVM.
 func TestDocsCgroupV2VM(t *testing.T) {
 	requireTool(t, "qemu-system-x86_64")
-	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb", "timeout", "ldd", "tar"} {
+	for _, tool := range []string{"apt-get", "apt-cache", "dpkg-deb", "timeout", "ldd", "tar", "mkfs.ext4"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed to build the virtual machine", tool)
 		}
@@ -122,7 +122,7 @@ func docsVMFiles(t *testing.T, work string, chapters []v2Chapter) ([]cgroupv2vm.
 		t.Fatalf("build the docs guest: %v\n%s", err, out)
 	}
 	files := []cgroupv2vm.File{{Name: "guest", Mode: 0o755, Path: guest}, {Name: cgroupv2vm.GuestArgs, Mode: 0o644, Data: []byte("/" + cgroupv2vm.DocsJobsFile)},
-		{Name: cgroupv2vm.SwitchRoot, Mode: 0o644}}
+		{Name: cgroupv2vm.SwitchRoot, Mode: 0o644}, {Name: cgroupv2vm.DocsDisk, Mode: 0o644}}
 	for _, tool := range docsVMTools {
 		f, err := cgroupv2vm.HostTool(tool)
 		if err != nil {
@@ -179,9 +179,20 @@ func bootDocsVM(t *testing.T, work string, files []cgroupv2vm.File, jobs []cgrou
 		t.Fatal(err)
 	}
 	all := append(files[:len(files):len(files)], cgroupv2vm.File{Name: cgroupv2vm.DocsJobsFile, Mode: 0o644, Data: b})
-	m, err := cgroupv2vm.PrepareFiles(v2vmCache(t), work, all, t.Logf)
+	m, err := cgroupv2vm.PrepareWith(v2vmCache(t), work, cgroupv2vm.Options{Files: all, Modules: cgroupv2vm.DocsModules}, t.Logf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A new, empty disk for every boot: sparse, so it costs what is written.
+	m.Disk = filepath.Join(work, "disk.img")
+	if err := os.WriteFile(m.Disk, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(m.Disk, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.ext4", "-q", "-F", m.Disk).CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4 %s: %v\n%s", m.Disk, err, out)
 	}
 	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
 	t.Logf("booted %s: qemu exit %d (1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())

@@ -17,7 +17,16 @@ const (
 	DocsJobsFile  = "docs/jobs.json" // the []DocsJob
 	DocsBinDir    = "docs/bin"       // the programs the scripts run, by the names they run them as
 	DocsRootfsTar = "docs/rootfs.tar"
+	// DocsDisk, if the machine has it, says the chapters' directories go
+	// on the ext4 disk /dev/vda, as a learner's checkout is on a disk: a
+	// layer store on tmpfs would show another filesystem, and tmpfs has
+	// no user.* extended attributes before Linux 6.6, which an overlay
+	// in a user namespace keeps its bookkeeping in.
+	DocsDisk = "docs/disk"
 )
+
+// DocsModules are the kernel modules a machine with DocsDisk loads.
+var DocsModules = []string{"virtio_pci", "virtio_blk", "crc32c_generic", "ext4"}
 
 // DocsJob is one chapter's blocks to run in the machine.
 type DocsJob struct {

@@ -10,6 +10,7 @@ package cgroupv2vm
 import (
 	"archive/tar"
 	"bytes"
+	"debug/elf"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -31,6 +33,10 @@ var initScript []byte
 type Machine struct {
 	Kernel    string // vmlinux (PVH entry, fast) or vmlinuz (bzImage) if it could not be decompressed
 	Initramfs string
+	// Disk is a raw disk image the machine gets as /dev/vda (virtio), if
+	// set: the initramfs must then hold the virtio_pci and virtio_blk
+	// modules (Options.Modules), and those of its filesystem.
+	Disk string
 }
 
 // Logf reports progress.
@@ -66,15 +72,23 @@ const SwitchRoot = "switch-root"
 // initramfs in workDir holding busybox, the overlay module, /init, the step
 // binary as /box and the guest program as /guest.
 func Prepare(cacheDir, workDir, stepBin, guestBin string, logf Logf) (Machine, error) {
-	return PrepareFiles(cacheDir, workDir, []File{
+	return PrepareWith(cacheDir, workDir, Options{Files: []File{
 		{Name: "box", Mode: 0o755, Path: stepBin},
 		{Name: "guest", Mode: 0o755, Path: guestBin},
-	}, logf)
+	}}, logf)
 }
 
-// PrepareFiles is Prepare with the machine's own files (busybox, the
-// overlay module, /init) and files, which hold /guest.
-func PrepareFiles(cacheDir, workDir string, files []File, logf Logf) (Machine, error) {
+// Options are what a machine holds besides its own files (busybox, the
+// overlay module, /init).
+type Options struct {
+	Files []File // they hold /guest
+	// Modules are kernel modules /init loads after overlay, by name
+	// (ext4), each after those it depends on, which come too.
+	Modules []string
+}
+
+// PrepareWith is Prepare with the files and modules of o.
+func PrepareWith(cacheDir, workDir string, o Options, logf Logf) (Machine, error) {
 	debs := filepath.Join(cacheDir, "debs")
 	if err := os.MkdirAll(debs, 0o755); err != nil {
 		return Machine{}, err
@@ -105,8 +119,16 @@ func PrepareFiles(cacheDir, workDir string, files []File, logf Logf) (Machine, e
 		{name: "bin/busybox", mode: 0o755, data: busybox},
 		{name: "lib/modules/overlay.ko", mode: 0o644, path: overlay},
 	}
+	modules, err := kernelModules(kernelDeb, kdir, o.Modules, logf)
+	if err != nil {
+		return Machine{}, err
+	}
+	for i, m := range modules {
+		// /init loads lib/modules/[0-9]*.ko in the order of their names.
+		all = append(all, cpioFile{name: fmt.Sprintf("lib/modules/%02d-%s", i, filepath.Base(m)), mode: 0o644, path: m})
+	}
 	seen := map[string]bool{}
-	for _, f := range files {
+	for _, f := range o.Files {
 		if seen[f.Name] { // a library two host tools load
 			continue
 		}
@@ -283,7 +305,20 @@ func debFile(deb, name string) ([]byte, error) {
 // debFiles reads the regular files of a .deb whose names match patterns,
 // one per pattern in order, from dpkg-deb --fsys-tarfile, without
 // unpacking the rest (a kernel package's modules are hundreds of MB).
+// Patterns that matched nothing are left out.
 func debFiles(deb string, patterns []*regexp.Regexp) ([][]byte, error) {
+	found, err := debFilesAt(deb, patterns)
+	var out [][]byte
+	for _, f := range found {
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out, err
+}
+
+// debFilesAt is debFiles with a nil for each pattern that matched nothing.
+func debFilesAt(deb string, patterns []*regexp.Regexp) ([][]byte, error) {
 	cmd := exec.Command("dpkg-deb", "--fsys-tarfile", deb)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -317,13 +352,114 @@ func debFiles(deb string, patterns []*regexp.Regexp) ([][]byte, error) {
 	if err := cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("dpkg-deb --fsys-tarfile %s: %v: %s", deb, err, stderr.String())
 	}
-	var out [][]byte
-	for _, f := range found {
-		if f != nil {
-			out = append(out, f)
+	return found, nil
+}
+
+// kernelModules takes the modules named and those they depend on out of
+// the kernel package into dir/modules (once), and returns their files in
+// an order insmod can load them in: each after its dependencies. The
+// package has no modules.dep (depmod makes it at install), so the
+// dependencies come from each module's own .modinfo ("depends=").
+func kernelModules(deb, dir string, names []string, logf Logf) ([]string, error) {
+	mdir := filepath.Join(dir, "modules")
+	if err := os.MkdirAll(mdir, 0o755); err != nil {
+		return nil, err
+	}
+	file := func(name string) string { return filepath.Join(mdir, strings.ReplaceAll(name, "-", "_")+".ko") }
+	deps := map[string][]string{}
+	pending := names
+	for len(pending) > 0 {
+		var missing []string
+		for _, name := range pending {
+			if _, err := os.Stat(file(name)); err != nil {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			logf("extract the modules %s from %s", strings.Join(missing, " "), filepath.Base(deb))
+			var patterns []*regexp.Regexp
+			for _, name := range missing {
+				// Module names say _ where file names may say -.
+				re := strings.ReplaceAll(regexp.QuoteMeta(strings.ReplaceAll(name, "-", "_")), "_", "[-_]")
+				patterns = append(patterns, regexp.MustCompile(`^\./lib/modules/[^/]+/kernel/.*/`+re+`\.ko(\.xz)?$`))
+			}
+			found, err := debFilesAt(deb, patterns)
+			if err != nil {
+				return nil, err
+			}
+			for i, ko := range found {
+				if ko == nil {
+					return nil, fmt.Errorf("%s has no module %s", filepath.Base(deb), missing[i])
+				}
+				if bytes.HasPrefix(ko, []byte("\xfd7zXZ\x00")) {
+					if ko, err = unxz(ko); err != nil {
+						return nil, fmt.Errorf("decompress %s.ko.xz: %w", missing[i], err)
+					}
+				}
+				if err := os.WriteFile(file(missing[i]), ko, 0o644); err != nil {
+					return nil, err
+				}
+			}
+		}
+		var next []string
+		for _, name := range pending {
+			d, err := moduleDepends(file(name))
+			if err != nil {
+				return nil, err
+			}
+			deps[name] = d
+			for _, dep := range d {
+				if _, seen := deps[dep]; !seen && !slices.Contains(next, dep) {
+					next = append(next, dep)
+				}
+			}
+		}
+		pending = next
+	}
+	var order []string
+	done := map[string]bool{}
+	var visit func(name string)
+	visit = func(name string) {
+		if done[name] {
+			return
+		}
+		done[name] = true // modules do not depend on each other in a cycle
+		for _, dep := range deps[name] {
+			visit(dep)
+		}
+		order = append(order, file(name))
+	}
+	for _, name := range names {
+		visit(name)
+	}
+	return order, nil
+}
+
+// moduleDepends reads the modules a module depends on from its .modinfo
+// section: NUL-separated key=value strings, one of them depends=a,b.
+func moduleDepends(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("module %s has no .modinfo", path)
+	}
+	info, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("module %s: %w", path, err)
+	}
+	for _, kv := range strings.Split(string(info), "\x00") {
+		if list, ok := strings.CutPrefix(kv, "depends="); ok {
+			if list == "" {
+				return nil, nil
+			}
+			return strings.Split(list, ","), nil
 		}
 	}
-	return out, nil
+	return nil, nil
 }
 
 // Boot is the outcome of one boot.
@@ -336,15 +472,21 @@ type Boot struct {
 // Run boots the machine once with a 2-CPU, 1 GiB software-emulated PC and
 // returns what its serial console printed. The kernel mounts no v1
 // hierarchy (cgroup_no_v1=all), so the init script mounts cgroup2 alone.
+// no_timer_check: on a busy host the emulated CPU may miss the timer
+// interrupts the kernel counts at boot, which then panics ("IO-APIC +
+// timer doesn't work").
 // timeout(1) bounds QEMU, which pauses rather than exits on some errors.
 func Run(m Machine, workDir string, limit time.Duration) (Boot, error) {
 	serial := filepath.Join(workDir, "serial.log")
 	args := []string{"--kill-after=10", fmt.Sprintf("%d", int(limit.Seconds())),
 		"qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max", "-M", "q35", "-m", "1024", "-smp", "2",
 		"-kernel", m.Kernel, "-initrd", m.Initramfs,
-		"-append", "console=ttyS0 quiet panic=-1 cgroup_no_v1=all",
+		"-append", "console=ttyS0 quiet panic=-1 no_timer_check cgroup_no_v1=all",
 		"-nographic", "-no-reboot", "-nodefaults", "-serial", "file:" + serial, "-monitor", "none",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"}
+	if m.Disk != "" {
+		args = append(args, "-drive", "file="+m.Disk+",if=virtio,format=raw")
+	}
 	cmd := exec.Command("timeout", args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

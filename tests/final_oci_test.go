@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -483,7 +484,7 @@ func ociNothingLeft(t *testing.T, e *ociEnv, bundle string) {
 // createWithOutput creates container id with the container's stdout and
 // stderr going to a file, and returns the file's path: the container's
 // process keeps them after create exits.
-func (e *ociEnv) createWithOutput(bundle, id string) string {
+func (e *ociEnv) createWithOutput(bundle, id string, flags ...string) string {
 	e.t.Helper()
 	out := filepath.Join(e.t.TempDir(), "output")
 	f, err := os.Create(out)
@@ -491,7 +492,8 @@ func (e *ociEnv) createWithOutput(bundle, id string) string {
 		e.t.Fatal(err)
 	}
 	defer f.Close()
-	cmd := exec.Command(e.bin, "--root", e.root, "create", "--bundle", bundle, id)
+	args := append(append([]string{"--root", e.root, "create", "--bundle", bundle}, flags...), id)
+	cmd := exec.Command(e.bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Run(); err != nil {
 		b, _ := os.ReadFile(out)
@@ -553,8 +555,10 @@ func TestFinalOCIWithoutMountNamespace(t *testing.T) {
 // hands its runtime a descriptor without close-on-exec.
 func TestFinalOCIInheritedFiles(t *testing.T) {
 	e := newOCI(t)
-	list := "ls /proc/$$/fd | tr '\\n' ' '"
-	bundle := ociBundle(t, e, []string{"sh", "-c", list + "; echo; exec sleep 1000"}, nil)
+	// The shell's own descriptors 3 and 4, read by a child that opens no
+	// pipe of the shell's.
+	list := "for fd in 3 4; do readlink /proc/$$/fd/$fd || echo none; done"
+	bundle := ociBundle(t, e, []string{"sh", "-c", list + "; exec sleep 1000"}, nil)
 	id := "fds-" + filepath.Base(bundle)
 	out := filepath.Join(t.TempDir(), "output")
 	f, err := os.Create(out)
@@ -581,14 +585,72 @@ func TestFinalOCIInheritedFiles(t *testing.T) {
 	e.must("start", id)
 	run("exec", "--preserve-fds", "1", id, "sh", "-c", list)
 	e.must("delete", "--force", id)
-	b, _ := os.ReadFile(out)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 {
-		t.Fatalf("output %q, want one line of descriptors from the program and one from exec", b)
+	info, err := w1.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, who := range []string{"the container's program", "the exec'd process"} {
-		if got := strings.TrimSpace(lines[i]); got != "0 1 2 3" {
-			t.Errorf("%s has descriptors %q, want 0 1 2 3 (stdio and the one preserved)", who, got)
+	want := fmt.Sprintf("pipe:[%d]\nnone\n", info.Sys().(*syscall.Stat_t).Ino)
+	b, _ := os.ReadFile(out)
+	if string(b) != want+want {
+		t.Errorf("descriptors 3 and 4 of the program, then of an exec'd shell:\n%s\nwant the preserved pipe at 3 and nothing at 4, twice:\n%s", b, want+want)
+	}
+}
+
+// TestFinalOCIHookNamespaces checks where hooks run, as the runtime
+// specification says: createRuntime in the runtime's namespaces,
+// createContainer in the container's (its mount namespace, before
+// pivot_root, so the hook's path is the host's), each with the state.
+func TestFinalOCIHookNamespaces(t *testing.T) {
+	e := newOCI(t)
+	dir := t.TempDir()
+	hook := func(name string) map[string]any {
+		return map[string]any{"path": "/bin/sh", "args": []string{"sh", "-c",
+			"readlink /proc/self/ns/mnt > " + dir + "/" + name + ".mnt; readlink /proc/self/ns/uts > " + dir + "/" + name + ".uts; cat > " + dir + "/" + name + ".json"}}
+	}
+	bundle := ociBundle(t, e, []string{"sleep", "1000"}, func(spec map[string]any) {
+		spec["hooks"] = map[string]any{
+			"createRuntime":   []any{hook("createRuntime")},
+			"createContainer": []any{hook("createContainer")},
+		}
+	})
+	id := "hooks-" + filepath.Base(bundle)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.createWithOutput(bundle, id, "--pid-file", pidFile)
+	defer e.must("delete", "--force", id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+	ns := func(who, kind string) string {
+		t.Helper()
+		if who == "" {
+			link, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/" + kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return link
+		}
+		b, err := os.ReadFile(filepath.Join(dir, who+"."+kind))
+		if err != nil {
+			t.Fatalf("the %s hook did not run: %v", who, err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	ours, _ := os.Readlink("/proc/self/ns/mnt")
+	for _, kind := range []string{"mnt", "uts"} {
+		if got, want := ns("createContainer", kind), ns("", kind); got != want {
+			t.Errorf("createContainer hook ran in %s, want the container's %s", got, want)
+		}
+	}
+	if got := ns("createRuntime", "mnt"); got != ours || got == ns("", "mnt") {
+		t.Errorf("createRuntime hook ran in %s, want the runtime's %s", got, ours)
+	}
+	for _, point := range []string{"createRuntime", "createContainer"} {
+		var st ociState
+		b, _ := os.ReadFile(filepath.Join(dir, point+".json"))
+		if err := json.Unmarshal(b, &st); err != nil || st.ID != id || st.Pid != pid || st.Bundle != bundle || st.Status != "creating" {
+			t.Errorf("%s hook's state %q (%v), want id %s, pid %d, bundle %s, status creating", point, b, err, id, pid, bundle)
 		}
 	}
 }

@@ -58,6 +58,10 @@ type initConfig struct {
 	NewUser bool `json:"newUser"`
 	// CgroupDirs are the container's cgroup directories, for a cgroup mount.
 	CgroupDirs []string `json:"cgroupDirs,omitempty"`
+	// Bundle and Pid (the process's, as the host sees it) are for the
+	// state the createContainer and startContainer hooks get.
+	Bundle string `json:"bundle"`
+	Pid    int    `json:"pid"`
 }
 
 // The init's descriptors, from base (3 + --preserve-fds) on.
@@ -247,6 +251,23 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 			return err
 		}
 	}
+	c.Pid = pid
+	if c.PidStart, err = state.ProcessStart(pid); err != nil {
+		return err
+	}
+	if err := c.save(); err != nil {
+		return err
+	}
+	if hooks := spec.Hooks; hooks != nil {
+		// In our namespaces, once the container's exist, before its
+		// process mounts anything: it waits for its config.
+		st := c.State()
+		st.Status = "creating"
+		if err := runHooks("createRuntime", append(hooks.Prestart, hooks.CreateRuntime...), st); err != nil {
+			return err
+		}
+	}
+	cfg.Bundle, cfg.Pid = bundle, pid
 	if err := json.NewEncoder(configW).Encode(cfg); err != nil {
 		return fmt.Errorf("send the container's config: %w", err)
 	}
@@ -260,23 +281,6 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 		cmd = nil
 		return errors.New(why)
-	}
-	c.Pid = pid
-	if c.PidStart, err = state.ProcessStart(pid); err != nil {
-		return err
-	}
-	if err := c.save(); err != nil {
-		return err
-	}
-	hooks := spec.Hooks
-	if hooks != nil {
-		st := c.State()
-		if err := runHooks("createRuntime", append(hooks.Prestart, hooks.CreateRuntime...), st); err != nil {
-			return err
-		}
-		if err := runHooks("createContainer", hooks.CreateContainer, st); err != nil {
-			return err
-		}
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {

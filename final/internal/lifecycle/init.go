@@ -77,7 +77,7 @@ func Init(base int) {
 	}
 	// fifo stays open, close-on-exec: start reads until execve closes it.
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
-		if err := runHooks("startContainer", spec.Hooks.StartContainer, oci.State{Version: oci.Version, ID: cfg.ID, Status: "created", Pid: os.Getpid()}); err != nil {
+		if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.state("created")); err != nil {
 			fail(err)
 		}
 	}
@@ -206,6 +206,14 @@ func buildRoot(cfg initConfig) error {
 	if err := makeDevices(root, spec.Linux.Devices, spec.Mounts, cfg.NewUser); err != nil {
 		return err
 	}
+	if h := spec.Hooks; h != nil && len(h.CreateContainer) > 0 {
+		// The specification: in the container's namespaces, its mounts
+		// made, before pivot_root, so a hook's path still resolves in the
+		// runtime's root, which this mount namespace began as a copy of.
+		if err := runHooks("createContainer", h.CreateContainer, cfg.state("creating")); err != nil {
+			return err
+		}
+	}
 	switch {
 	case cfg.NoMount:
 		if err := sys.Chroot(root); err != nil {
@@ -331,6 +339,12 @@ func joinNamespaces(joined []oci.Namespace) error {
 		}
 	}
 	return nil
+}
+
+// state is the container's state for a hook the process runs.
+func (cfg initConfig) state(status string) oci.State {
+	return oci.State{Version: oci.Version, ID: cfg.ID, Status: status, Pid: cfg.Pid, Bundle: cfg.Bundle,
+		Annotations: cfg.Spec.Annotations}
 }
 
 // hasNamespace tells whether the spec lists a namespace of type typ.

@@ -654,3 +654,108 @@ func TestFinalOCIHookNamespaces(t *testing.T) {
 		}
 	}
 }
+
+// userNSBundle is a bundle whose container has a user namespace: root
+// inside is host uid and gid 100000, and a seccomp filter of its own.
+func userNSBundle(t *testing.T, e *ociEnv, args []string) string {
+	t.Helper()
+	return ociBundle(t, e, args, func(spec map[string]any) {
+		linux := spec["linux"].(map[string]any)
+		linux["namespaces"] = append(linux["namespaces"].([]any), map[string]any{"type": "user"})
+		m := []any{map[string]any{"containerID": 0, "hostID": 100000, "size": 65536}}
+		linux["uidMappings"], linux["gidMappings"] = m, m
+		linux["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls": []any{map[string]any{"names": []string{"syslog"}, "action": "SCMP_ACT_ERRNO"}}}
+	})
+}
+
+// procStatus is the lines of /proc/PID/status named in keys, as the host
+// reads them.
+func procStatus(t *testing.T, pid int, keys ...string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, k := range keys {
+			if strings.HasPrefix(line, k+":") {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestFinalOCIExecUserNamespace execs into a container with a user
+// namespace (podman's rootful containers have none, so box-runc is driven
+// directly): the process must end in every namespace of the container's
+// process, its cgroup, with its credentials, capabilities, no_new_privs
+// and seccomp filter, as the host reads them.
+func TestFinalOCIExecUserNamespace(t *testing.T) {
+	e := newOCI(t)
+	holdHostMounts(t)
+	before := hostMountinfo(t)
+	bundle := userNSBundle(t, e, []string{"sleep", "1000"})
+	id := "userns-" + filepath.Base(bundle)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.createWithOutput(bundle, id, "--pid-file", pidFile)
+	e.must("start", id)
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(b))
+
+	r := e.run("exec", id, "sh", "-c", "cat /proc/self/uid_map; id; exit 7")
+	if r.code != 7 || !strings.Contains(r.stdout, "0     100000      65536") || !strings.Contains(r.stdout, "uid=0(root) gid=0(root)") {
+		t.Errorf("exec: %s\nwant exit 7, the container's uid map and root inside", r)
+	}
+	if r := e.run("exec", "--user", "1000:1000", id, "id"); r.code != 0 || strings.TrimSpace(r.stdout) != "uid=1000 gid=1000" {
+		t.Errorf("exec --user 1000:1000: %s", r)
+	}
+	if r := e.run("exec", id, "no-such-program"); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "executable file not found") {
+		t.Errorf("exec of a missing program: %s, want one line saying it is not found", r)
+	}
+
+	execPid := filepath.Join(t.TempDir(), "exec.pid")
+	e.must("exec", "--detach", "--pid-file", execPid, id, "sleep", "1000")
+	b, err = os.ReadFile(execPid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _ := strconv.Atoi(string(b))
+	if exe := exeOf(t, ep); !strings.HasSuffix(exe, "/busybox") {
+		t.Errorf("the exec'd process runs %s, want the rootfs's busybox", exe)
+	}
+	for _, ns := range []string{"user", "mnt", "pid", "net", "uts", "ipc", "cgroup"} {
+		got, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", ep, ns))
+		want, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if got != want || got == "" {
+			t.Errorf("the exec'd process's %s namespace is %q, want the container's %q", ns, got, want)
+		}
+	}
+	keys := []string{"Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters"}
+	if got, want := procStatus(t, ep, keys...), procStatus(t, pid, keys...); got != want {
+		t.Errorf("the exec'd process has\n%s\nwant the container's process's\n%s", got, want)
+	}
+	if !strings.Contains(procStatus(t, ep, "Seccomp"), "Seccomp:\t2") || !strings.Contains(procStatus(t, ep, "Uid"), "100000") {
+		t.Errorf("the exec'd process: %s, want host uid 100000 and a seccomp filter", procStatus(t, ep, "Uid", "Seccomp"))
+	}
+	cg := func(p int) string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", p))
+		return string(b)
+	}
+	if cg(ep) != cg(pid) {
+		t.Errorf("the exec'd process's cgroups:\n%s\nwant the container's:\n%s", cg(ep), cg(pid))
+	}
+	e.must("delete", "--force", id)
+	if alive(ep) {
+		t.Errorf("the exec'd process %d outlived delete --force", ep)
+	}
+	ociNothingLeft(t, e, bundle)
+	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}

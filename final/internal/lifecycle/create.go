@@ -62,6 +62,9 @@ type initConfig struct {
 	// state the createContainer and startContainer hooks get.
 	Bundle string `json:"bundle"`
 	Pid    int    `json:"pid"`
+	// Exec: the process is exec's, started inside a running container
+	// that has a user namespace; it only becomes Spec.Process.
+	Exec bool `json:"exec,omitempty"`
 }
 
 // The init's descriptors, from base (3 + --preserve-fds) on.

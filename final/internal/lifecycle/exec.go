@@ -88,11 +88,10 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 		return 0, err
 	}
 	var kinds []namespaces.Kind
+	userNS := false
 	for _, k := range namespaces.Kinds {
 		if containsString(c.Namespaces, k.Name) {
-			if k.Name == "user" {
-				return 0, fmt.Errorf("exec into %s: %w", c.ID, namespaces.ErrUserNamespace)
-			}
+			userNS = userNS || k.Name == "user"
 			kinds = append(kinds, k)
 		}
 	}
@@ -116,30 +115,43 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	if err := setProcessLimits(p, nil); err != nil {
 		return 0, err
 	}
-	type started struct {
-		cmd *exec.Cmd
-		err error
+	var proc *os.Process
+	if userNS {
+		// The user namespace first, which only a process of one thread
+		// may join: a forked copy of box joins, then becomes p.
+		pid, err := c.execJoined(p, kinds, console, o.PreserveFDs)
+		if err != nil {
+			return 0, err
+		}
+		if proc, err = os.FindProcess(pid); err != nil {
+			return 0, err
+		}
+	} else {
+		type started struct {
+			cmd *exec.Cmd
+			err error
+		}
+		done := make(chan started)
+		go func() {
+			cmd, err := c.startExec(p, caps, kinds, console, o.PreserveFDs)
+			done <- started{cmd, err}
+			// Returning while locked ends this thread: it has the container's
+			// namespaces and fewer powers, and nothing else may run on it.
+		}()
+		s := <-done
+		if s.err != nil {
+			return 0, s.err
+		}
+		proc = s.cmd.Process
 	}
-	done := make(chan started)
-	go func() {
-		cmd, err := c.startExec(p, caps, kinds, console, o.PreserveFDs)
-		done <- started{cmd, err}
-		// Returning while locked ends this thread: it has the container's
-		// namespaces and fewer powers, and nothing else may run on it.
-	}()
-	s := <-done
-	if s.err != nil {
-		return 0, s.err
-	}
-	cmd := s.cmd
 	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {
-			_ = cmd.Process.Kill()
+		if err := writePidFile(o.PidFile, proc.Pid); err != nil {
+			_ = proc.Kill()
 			return 0, err
 		}
 	}
 	if o.Detach {
-		_ = cmd.Process.Release()
+		_ = proc.Release()
 		return 0, nil
 	}
 	signals := make(chan os.Signal, 8)
@@ -147,17 +159,16 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	go func() {
 		for sig := range signals {
 			if sig != unix.SIGCHLD && sig != unix.SIGURG {
-				_ = cmd.Process.Signal(sig)
+				_ = proc.Signal(sig)
 			}
 		}
 	}()
-	err = cmd.Wait()
+	state, err := proc.Wait()
 	signal.Stop(signals)
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
+	if err != nil {
 		return 0, err
 	}
-	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	ws := state.Sys().(syscall.WaitStatus)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}

@@ -57,11 +57,26 @@ func Init(base int) {
 		fail(err)
 	}
 
+	spec := cfg.Spec
+	if cfg.Exec {
+		// exec into a container with a user namespace: already in all its
+		// namespaces and its cgroup (see execJoined); become the process.
+		path, err := setupProcess(cfg, base)
+		if err != nil {
+			fail(err)
+		}
+		if spec.Process.NoNewPrivileges {
+			if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+				fail(err)
+			}
+		}
+		// Success closes the sync pipe (close-on-exec): exec waits for that.
+		fail(sys.Execve(path, spec.Process.Args, spec.Process.Env))
+	}
 	path, err := setupContainer(cfg, base)
 	if err != nil {
 		fail(err)
 	}
-	spec := cfg.Spec
 	narrate.Explain(narrate.Process, "Ready: tell create, which exits; the engine holds our pid.")
 	_, _ = syncPipe.WriteString("ready")
 	syncPipe.Close()
@@ -136,13 +151,25 @@ func setupContainer(cfg initConfig, base int) (string, error) {
 	if err := buildRoot(cfg); err != nil {
 		return "", err
 	}
+	return setupProcess(cfg, base)
+}
+
+// setupProcess makes this process the one config.json's process says, in
+// a built container: its terminal, its user, capabilities and filter (with
+// no_new_privs, the filter comes last, just before execve), its umask and
+// working directory. It returns the path of the program to execute.
+func setupProcess(cfg initConfig, base int) (string, error) {
+	spec := cfg.Spec
 	if cfg.Terminal {
 		if err := openTerminal(spec.Process, os.NewFile(uintptr(base+fdConsole), "console")); err != nil {
 			return "", err
 		}
 	}
-	if err := setProcessLimits(spec.Process, spec.Linux.Personality); err != nil {
-		return "", err
+	if !cfg.Exec {
+		// exec set them on itself; its children, this one too, inherit.
+		if err := setProcessLimits(spec.Process, spec.Linux.Personality); err != nil {
+			return "", err
+		}
 	}
 	path, err := lookPath(spec.Process.Args[0], spec.Process.Env)
 	if err != nil {

@@ -759,3 +759,59 @@ func TestFinalOCIExecUserNamespace(t *testing.T) {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
 	}
 }
+
+// TestFinalOCIJoinUserNamespace creates a container whose config.json
+// gives its user namespace by path, another container's: its process must
+// be in that user namespace, as its root, in new namespaces of its own.
+func TestFinalOCIJoinUserNamespace(t *testing.T) {
+	e := newOCI(t)
+	holdHostMounts(t)
+	before := hostMountinfo(t)
+	owner := userNSBundle(t, e, []string{"sleep", "1000"})
+	ownerID := "userns-owner-" + filepath.Base(owner)
+	ownerPid := filepath.Join(t.TempDir(), "pid")
+	e.createWithOutput(owner, ownerID, "--pid-file", ownerPid)
+	e.must("start", ownerID)
+	b, _ := os.ReadFile(ownerPid)
+	p1, _ := strconv.Atoi(string(b))
+
+	bundle := ociBundle(t, e, []string{"sleep", "1000"}, func(spec map[string]any) {
+		linux := spec["linux"].(map[string]any)
+		linux["namespaces"] = append(linux["namespaces"].([]any), map[string]any{"type": "user", "path": fmt.Sprintf("/proc/%d/ns/user", p1)})
+	})
+	id := "userns-join-" + filepath.Base(bundle)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	e.createWithOutput(bundle, id, "--pid-file", pidFile)
+	e.must("start", id)
+	b, _ = os.ReadFile(pidFile)
+	p2, _ := strconv.Atoi(string(b))
+	link := func(pid int, ns string) string {
+		l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		return l
+	}
+	if link(p2, "user") != link(p1, "user") || link(p2, "user") == "" {
+		t.Errorf("user namespace %q, want the one config.json names, %q", link(p2, "user"), link(p1, "user"))
+	}
+	ours, _ := os.Readlink("/proc/self/ns/mnt")
+	for _, ns := range []string{"mnt", "pid", "net", "uts"} {
+		if link(p2, ns) == link(p1, ns) || link(p2, ns) == "" {
+			t.Errorf("%s namespace %q, want one of its own", ns, link(p2, ns))
+		}
+	}
+	if link(p2, "mnt") == ours {
+		t.Errorf("the container shares our mount namespace")
+	}
+	if got := procStatus(t, p2, "Uid"); !strings.HasPrefix(got, "Uid:\t100000\t") {
+		t.Errorf("%s, want the joined namespace's root, host uid 100000", got)
+	}
+	if r := e.run("exec", id, "sh", "-c", "id -u; echo $$"); r.code != 0 || r.stdout == "" || strings.Fields(r.stdout)[0] != "0" {
+		t.Errorf("exec: %s, want uid 0 inside", r)
+	}
+	e.must("delete", "--force", id)
+	e.must("delete", "--force", ownerID)
+	ociNothingLeft(t, e, bundle)
+	ociNothingLeft(t, e, owner)
+	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}

@@ -129,14 +129,14 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	}
 	c := &Container{ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
 		Annotations: spec.Annotations, Spec: spec, dir: dir}
-	var cmd *exec.Cmd
+	var proc *os.Process // the container's process, once started
 	defer func() {
 		if err == nil {
 			return
 		}
-		if cmd != nil && cmd.Process != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+		if proc != nil {
+			_ = proc.Kill()
+			_, _ = proc.Wait()
 		}
 		if c.Cgroup != nil {
 			_, _ = c.Cgroup.Remove()
@@ -169,7 +169,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	var flags uintptr
-	var joinPid string
+	var joinPid, joinUser string
 	for _, ns := range spec.Linux.Namespaces {
 		kind, _ := namespaces.Lookup(oci.NamespaceKinds[ns.Type])
 		c.Namespaces = append(c.Namespaces, kind.Name)
@@ -181,12 +181,12 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		case ns.Type == "pid":
 			joinPid = ns.Path
 		case ns.Type == "user":
-			return fmt.Errorf("joining user namespace %s is not supported: a Go process with threads cannot setns into a user namespace; let the container have its own", ns.Path)
+			joinUser = ns.Path
 		default:
 			cfg.Joined = append(cfg.Joined, ns)
 		}
 	}
-	cfg.NewUser = flags&unix.CLONE_NEWUSER != 0
+	cfg.NewUser = flags&unix.CLONE_NEWUSER != 0 || joinUser != ""
 	cfg.NoMount = !hasNamespace(spec, "mount")
 
 	configR, configW, err := os.Pipe()
@@ -222,7 +222,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	// namespaces by clone(2) flags: Go cannot unshare a PID or user
 	// namespace in place (see box run's supervise.go). No Pdeathsig: the
 	// engine that called create reaps it, after we are gone.
-	cmd = exec.Command("/proc/self/exe", "oci-init", strconv.Itoa(base))
+	cmd := exec.Command("/proc/self/exe", "oci-init", strconv.Itoa(base))
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = []string{}
 	if !terminal {
@@ -241,11 +241,21 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	narrate.Explain(narrate.Process, "Start the container's process: a copy of this program in new namespaces (%s); it becomes the user's program at start.", sys.CloneFlagString(flags))
-	pid, err := startIn(cmd, joinPid)
+	var pid int
+	if joinUser != "" {
+		// A user namespace by path: joined by a forked copy with one
+		// thread, which forks the container's process into the new
+		// namespaces, owned by the one joined (see execjoin.go).
+		pid, err = startInUserNS(joinUser, joinPid, flags, base, extra[len(extra)-fdCount:], terminal)
+	} else {
+		pid, err = startIn(cmd, joinPid)
+	}
 	configR.Close()
 	syncW.Close()
 	if err != nil {
-		cmd = nil
+		return err
+	}
+	if proc, err = os.FindProcess(pid); err != nil {
 		return err
 	}
 	if c.Cgroup != nil {
@@ -277,12 +287,12 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	configW.Close()
 	msg, _ := io.ReadAll(syncR)
 	if string(msg) != "ready" {
-		_ = cmd.Wait()
+		st, _ := proc.Wait()
+		proc = nil
 		why := strings.TrimPrefix(strings.TrimSpace(string(msg)), "error: ")
 		if why == "" {
-			why = fmt.Sprintf("the container's process stopped before it was ready (%s)", cmd.ProcessState)
+			why = fmt.Sprintf("the container's process stopped before it was ready (%s)", st)
 		}
-		cmd = nil
 		return errors.New(why)
 	}
 	if o.PidFile != "" {
@@ -291,7 +301,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	// The process is the engine's to reap now.
-	_ = cmd.Process.Release()
+	_ = proc.Release()
 	return nil
 }
 

@@ -140,3 +140,62 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 	}
 	return s.pid, nil
 }
+
+// startInUserNS starts the container's process for create when config.json
+// gives the user namespace by path: a forked copy of this program joins it
+// (first joining, on this thread, the PID namespace at joinPid if set),
+// becomes its root, and forks the process into new namespaces (flags),
+// which the joined user namespace owns; that process, our child, executes
+// box's oci-init with files at base and on. With a terminal its stdio is
+// /dev/null until the terminal exists, as with a user namespace of its own.
+func startInUserNS(userPath, joinPid string, flags uintptr, base int, files []*os.File, terminal bool) (int, error) {
+	fd, err := sys.OpenNamespace(userPath)
+	if err != nil {
+		return 0, err
+	}
+	defer sys.Close(fd)
+	j := sys.Joiner{Namespaces: []sys.NamespaceFile{{Fd: fd, Type: unix.CLONE_NEWUSER, Path: userPath}},
+		Clone: flags, Base: base, Files: files, Root: true,
+		Argv: []string{os.Args[0], "oci-init", strconv.Itoa(base)}, Env: []string{}}
+	if terminal {
+		null, err := sys.DevNull(os.O_RDWR)
+		if err != nil {
+			return 0, err
+		}
+		defer null.Close()
+		j.Stdio = null
+	}
+	if j.Exe, err = sys.OpenPath("/proc/self/exe"); err != nil {
+		return 0, err
+	}
+	defer j.Exe.Close()
+	type started struct {
+		pid int
+		err error
+	}
+	done := make(chan started)
+	go func() {
+		runtime.LockOSThread() // never unlocked: see execJoined
+		if joinPid != "" {
+			pfd, err := sys.OpenNamespace(joinPid)
+			if err != nil {
+				done <- started{0, err}
+				return
+			}
+			err = sys.Setns(pfd, unix.CLONE_NEWPID, joinPid)
+			_ = sys.Close(pfd)
+			if err != nil {
+				done <- started{0, err}
+				return
+			}
+		}
+		narrate.Explain(narrate.Process, "Fork a copy of this program with one thread: it joins the user namespace config.json names and forks the container's process into new namespaces (%s).", sys.CloneFlagString(flags))
+		pid, err := sys.StartJoined(j)
+		done <- started{pid, err}
+	}()
+	s := <-done
+	if errors.Is(s.err, unix.ENOENT) {
+		return 0, fmt.Errorf("%w: box runs itself inside the container, so it must be a static binary (CGO_ENABLED=0, as make build does)", s.err)
+	}
+	return s.pid, s.err
+}

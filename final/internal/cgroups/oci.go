@@ -13,6 +13,8 @@ import (
 
 	"box/final/internal/narrate"
 	"box/final/internal/sys"
+
+	"golang.org/x/sys/unix"
 )
 
 // File is a value to write into a control file of a container's cgroup,
@@ -96,9 +98,17 @@ func hierarchyRoot(dir string, version int) string {
 	if version == 2 {
 		return Root
 	}
-	rel := strings.TrimPrefix(dir, Root+"/")
-	first, _, _ := strings.Cut(rel, "/")
-	return filepath.Join(Root, first)
+	// The topmost directory still on the hierarchy's cgroup filesystem:
+	// usually /sys/fs/cgroup/<controllers>, but a hierarchy may be
+	// mounted anywhere.
+	for {
+		parent := filepath.Dir(dir)
+		var st unix.Statfs_t
+		if parent == dir || unix.Statfs(parent, &st) != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			return dir
+		}
+		dir = parent
+	}
 }
 
 // mkdirAll makes dir and its missing parents, narrating each one made.

@@ -310,42 +310,7 @@ func TestFinalOCIConsoleSocket(t *testing.T) {
 		p["consoleSize"] = map[string]any{"height": 33, "width": 111}
 	})
 	id := "tty-" + filepath.Base(bundle)
-	sock := filepath.Join(t.TempDir(), "console.sock")
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	type received struct {
-		master *os.File
-		err    error
-	}
-	got := make(chan received, 1)
-	go func() {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			got <- received{nil, err}
-			return
-		}
-		defer c.Close()
-		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
-		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
-		if err != nil {
-			got <- received{nil, err}
-			return
-		}
-		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-		if err != nil || len(msgs) != 1 {
-			got <- received{nil, fmt.Errorf("control messages %v: %v", msgs, err)}
-			return
-		}
-		fds, err := unix.ParseUnixRights(&msgs[0])
-		if err != nil || len(fds) != 1 {
-			got <- received{nil, fmt.Errorf("rights %v: %v", fds, err)}
-			return
-		}
-		got <- received{os.NewFile(uintptr(fds[0]), "master"), nil}
-	}()
+	sock, got := consoleSocket(t)
 	// create's stdout and stderr are pipes read to their end, as
 	// containerd's shim reads them: with a terminal the container's
 	// process must not hold them, or the engine waits for create forever
@@ -353,27 +318,85 @@ func TestFinalOCIConsoleSocket(t *testing.T) {
 	if r := e.runClosing("create", "--bundle", bundle, "--console-socket", sock, id); r.code != 0 {
 		t.Fatalf("create: %s", r)
 	}
-	rcv := <-got
-	if rcv.err != nil {
-		t.Fatalf("console socket: %v", rcv.err)
-	}
-	defer rcv.master.Close()
+	master := receiveMaster(t, got)
+	defer master.Close()
 	e.must("start", id)
-	var out bytes.Buffer
-	buf := make([]byte, 4096)
-	for !strings.Contains(out.String(), "hello-pty") {
-		n, err := rcv.master.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	text := strings.ReplaceAll(out.String(), "\r", "")
+	text := readTerminal(master, "hello-pty")
 	if !strings.Contains(text, "/dev/pts/0\n33 111\nhello-pty") {
 		t.Errorf("terminal output %q, want the container's /dev/pts/0 of 33 rows and 111 columns", text)
 	}
 	e.waitStatus(id, "stopped")
 	e.must("delete", id)
+}
+
+// ociConsoleMaster is a terminal's master side from a console socket, or why not.
+type ociConsoleMaster struct {
+	master *os.File
+	err    error
+}
+
+// consoleSocket listens on a console socket, as an engine does, and
+// receives one terminal master sent over it (SCM_RIGHTS).
+func consoleSocket(t *testing.T) (string, <-chan ociConsoleMaster) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan ociConsoleMaster, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- ociConsoleMaster{nil, err}
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, unix.CmsgSpace(4))
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- ociConsoleMaster{nil, err}
+			return
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			got <- ociConsoleMaster{nil, fmt.Errorf("control messages %v: %v", msgs, err)}
+			return
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			got <- ociConsoleMaster{nil, fmt.Errorf("rights %v: %v", fds, err)}
+			return
+		}
+		got <- ociConsoleMaster{os.NewFile(uintptr(fds[0]), "master"), nil}
+	}()
+	return sock, got
+}
+
+// receiveMaster waits for the master the console socket got.
+func receiveMaster(t *testing.T, got <-chan ociConsoleMaster) *os.File {
+	t.Helper()
+	rcv := <-got
+	if rcv.err != nil {
+		t.Fatalf("console socket: %v", rcv.err)
+	}
+	return rcv.master
+}
+
+// readTerminal reads the master until want shows, or the terminal ends,
+// and returns the text without carriage returns.
+func readTerminal(master *os.File, want string) string {
+	var out bytes.Buffer
+	buf := make([]byte, 4096)
+	for !strings.Contains(out.String(), want) {
+		n, err := master.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return strings.ReplaceAll(out.String(), "\r", "")
 }
 
 func TestFinalOCIUnknownContainer(t *testing.T) {
@@ -717,6 +740,17 @@ func TestFinalOCIExecUserNamespace(t *testing.T) {
 	}
 	if r := e.run("exec", id, "no-such-program"); r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "executable file not found") {
 		t.Errorf("exec of a missing program: %s, want one line saying it is not found", r)
+	}
+
+	sock, got := consoleSocket(t)
+	if r := e.runClosing("exec", "--tty", "--detach", "--console-socket", sock, id, "sh", "-c", "tty; id -u; echo end-of-tty"); r.code != 0 {
+		t.Errorf("exec --tty: %s", r)
+	} else {
+		master := receiveMaster(t, got)
+		if text := readTerminal(master, "end-of-tty"); !strings.Contains(text, "/dev/pts/") || !strings.Contains(text, "\n0\nend-of-tty") {
+			t.Errorf("exec --tty: the terminal showed %q, want a pts of the container's devpts and uid 0", text)
+		}
+		master.Close()
 	}
 
 	execPid := filepath.Join(t.TempDir(), "exec.pid")

@@ -61,6 +61,12 @@ func Init(base int) {
 	if cfg.Exec {
 		// exec into a container with a user namespace: already in all its
 		// namespaces and its cgroup (see execJoined); become the process.
+		// The container's processes run beside us: none may ptrace or read
+		// the memory of a thread that still has our capabilities there.
+		narrate.Explain(narrate.Security, "Make this process non-dumpable: the container's processes, running beside it, may not ptrace it or open its /proc files.")
+		if err := sys.SetNotDumpable(); err != nil {
+			fail(err)
+		}
 		path, err := setupProcess(cfg, base)
 		if err != nil {
 			fail(err)

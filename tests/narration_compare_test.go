@@ -600,8 +600,13 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 	for i, c := range pt.calls {
 		// A call can be printed once it returned; a child's before its
 		// execve, once the clone returned in the parent, which prints it.
+		// An execve from when it started: os/exec's Start returns, and the
+		// parent goes on, at the exec point, before strace sees it return.
 		gt.printable[i] = c.end
-		if b, ok := births[c.pid]; ok && !b.thread && b.cloneEnd > c.end {
+		if c.name == "execve" {
+			gt.printable[i] = c.start
+		}
+		if b, ok := births[c.pid]; ok && !b.thread && b.cloneEnd > gt.printable[i] {
 			gt.printable[i] = b.cloneEnd
 		}
 	}

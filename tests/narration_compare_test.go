@@ -502,6 +502,8 @@ var structPointer = regexp.MustCompile(`=(0x[0-9a-f]+|\.\.\.)`)
 // again one way, flags as a sorted set, addresses as <pointer>.
 func normalizeArg(a string) string {
 	switch {
+	case strings.HasPrefix(a, "makedev("):
+		return makedevDecimal(a)
 	case strings.HasPrefix(a, `"`):
 		if s, ok := unquoteC(a); ok {
 			return strconv.Quote(s)
@@ -1059,4 +1061,23 @@ func (s summaryEntry) claim(traced map[int][]*tracedEntry) (int, []string) {
 		}
 	}
 	return total, bad
+}
+
+// makedevDecimal writes a device number as makedev(MAJOR, MINOR) in
+// decimal: strace prints hex (makedev(0x1, 0x3)), C code decimal.
+func makedevDecimal(a string) string {
+	inner := strings.TrimSuffix(strings.TrimPrefix(a, "makedev("), ")")
+	parts := strings.Split(inner, ",")
+	if len(parts) != 2 {
+		return a
+	}
+	var nums []string
+	for _, p := range parts {
+		n, err := strconv.ParseUint(strings.TrimSpace(p), 0, 32)
+		if err != nil {
+			return a
+		}
+		nums = append(nums, strconv.FormatUint(n, 10))
+	}
+	return "makedev(" + nums[0] + ", " + nums[1] + ")"
 }

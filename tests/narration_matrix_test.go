@@ -244,6 +244,32 @@ func TestFinalNarrationMatchesStrace(t *testing.T) {
 		ctx := fbuildContext(t, "FROM scratch\nADD rootfs.tar /\nCOPY hello.txt /etc/hello.txt\nRUN echo built > /built && rm /data/delete\n")
 		return finalTrace(t, strace, d, traceOptions{roots: []string{ctx}}, "build", "-t", "narrated:1", ctx).wait()
 	})
+	scenario("OCI create, start, delete", func(t *testing.T, d fimgDirs) narrationReport {
+		// An engine's three calls: create leaves the container's process
+		// waiting (traced with create, whose stderr it narrates on until
+		// it executes the program), start lets it go, delete removes it.
+		e := newOCI(t)
+		var rootfs string
+		bundle := ociBundle(t, e, []string{"true"}, func(spec map[string]any) {
+			rootfs = spec["root"].(map[string]any)["path"].(string)
+		})
+		id := fmt.Sprintf("narr-oci-%d", os.Getpid())
+		oci := func(background bool, args ...string) *traced {
+			o := traceOptions{roots: []string{bundle, rootfs}, binary: e.bin, background: background}
+			return startTraced(t, strace, finalStep, append([]string{"--root", e.root, "--explain"}, args...), o)
+		}
+		create := oci(true, "create", "--bundle", bundle, id)
+		for deadline := time.Now().Add(runTimeout); e.run("state", id).code != 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s was never created", id)
+			}
+		}
+		e.waitStatus(id, "created")
+		start := oci(false, "start", id).wait()
+		created := create.wait()
+		e.waitStatus(id, "stopped")
+		return sumReports(created, start, oci(false, "delete", id).wait())
+	})
 	scenario("-it through a pty", func(t *testing.T, d fimgDirs) narrationReport {
 		rootfs := rootfsCopy(t)
 		term := openTerminal(t, 24, 80)

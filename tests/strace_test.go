@@ -52,7 +52,7 @@ type traceOptions struct {
 	alsoNarration []string
 	roots         []string // creations below these are checked (rootfs, store, state dir)
 	background    bool     // start and return; wait with traced.wait
-	binary        string   // the runtime's binary, set by startTraced
+	binary        string   // the runtime's binary: the step's, unless set (box-runc's link)
 	ctty          bool     // start in a new session with stdin as its terminal
 	// pending names why this scenario's narration is known to be untrue
 	// yet: its mismatches are logged, not failed, and the test fails once
@@ -107,10 +107,12 @@ func rootsIn(args []string) []string {
 func startTraced(t testing.TB, strace, step string, args []string, o traceOptions) *traced {
 	t.Helper()
 	dir := t.TempDir()
-	o.binary = binary(t, step)
+	if o.binary == "" {
+		o.binary = binary(t, step)
+	}
 	tr := &traced{t: t, traceFile: filepath.Join(dir, "strace.out"), opts: o, label: step + " " + strings.Join(args, " ")}
 	sargs := []string{"-f", "-qq", "-yy", "--pidns-translation", "-s", "65536", "-e", "signal=none",
-		"-e", "trace=" + strings.Join(checkedFamilies, ","), "-o", tr.traceFile, binary(t, step)}
+		"-e", "trace=" + strings.Join(checkedFamilies, ","), "-o", tr.traceFile, o.binary}
 	tr.release = hostMounts.share(t)
 	tr.cmd = exec.Command(strace, append(sargs, args...)...)
 	tr.cmd.Env = append(os.Environ(), "NO_COLOR=1")

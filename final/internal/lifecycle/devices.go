@@ -72,7 +72,7 @@ func makeDevices(rootfs string, devices []oci.Device, mounts []oci.Mount, newUse
 		default:
 			return fmt.Errorf("device %s: type %q, want c, b, u or p", d.Path, d.Type)
 		}
-		if err := os.Remove(target); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeExisting(target); err != nil {
 			return fmt.Errorf("replace %s: %w", target, err)
 		}
 		if err := sys.Mknod(target, mode, uint32(d.Major), uint32(d.Minor)); err != nil {
@@ -91,8 +91,8 @@ func makeDevices(rootfs string, devices []oci.Device, mounts []oci.Mount, newUse
 			}
 		}
 		// mknod applies the umask: set the mode the spec says.
-		if err := os.Chmod(target, os.FileMode(mode&0o777)); err != nil {
-			return fmt.Errorf("chmod %s: %w", target, err)
+		if err := sys.Chmod(target, mode&0o777); err != nil {
+			return err
 		}
 	}
 	dev := filepath.Join(rootfs, "dev")
@@ -106,7 +106,9 @@ func makeDevices(rootfs string, devices []oci.Device, mounts []oci.Mount, newUse
 	}
 	if _, err := os.Stat(filepath.Join(dev, "pts", "ptmx")); err == nil {
 		ptmx := filepath.Join(dev, "ptmx")
-		_ = os.Remove(ptmx)
+		if err := removeExisting(ptmx); err != nil {
+			return fmt.Errorf("replace %s: %w", ptmx, err)
+		}
 		if err := sys.Symlink("pts/ptmx", ptmx); err != nil {
 			return err
 		}
@@ -122,4 +124,21 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// removeExisting removes what the image has at path (a file, a link, an
+// empty directory) so a device node can take its place; nothing there is
+// fine and makes no call.
+func removeExisting(path string) error {
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if info.IsDir() {
+		return sys.Rmdir(path)
+	}
+	return sys.Unlink(path)
 }

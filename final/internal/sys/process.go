@@ -259,16 +259,21 @@ func SetCredentials(uid, gid uint32, groups []uint32) error {
 	for i, g := range groups {
 		gs[i], names[i] = int(g), strconv.Itoa(int(g))
 	}
-	c := fmt.Sprintf("setgroups(%d, [%s])", len(gs), strings.Join(names, ", "))
-	if err := call(c, func() error { return unix.Setgroups(gs) }); err != nil {
+	list := "[" + strings.Join(names, ", ") + "]"
+	if len(gs) == 0 {
+		list = "NULL" // Go passes no array for no groups
+	}
+	every := AllThreads.comment()
+	c := fmt.Sprintf("setgroups(%d, %s)", len(gs), list)
+	if err := call(c+every, func() error { return unix.Setgroups(gs) }); err != nil {
 		return fmt.Errorf("%s: %w", c, err)
 	}
 	c = fmt.Sprintf("setresgid(%d, %d, %d)", gid, gid, gid)
-	if err := call(c, func() error { return unix.Setresgid(int(gid), int(gid), int(gid)) }); err != nil {
+	if err := call(c+every, func() error { return unix.Setresgid(int(gid), int(gid), int(gid)) }); err != nil {
 		return fmt.Errorf("%s: %w", c, err)
 	}
 	c = fmt.Sprintf("setresuid(%d, %d, %d)", uid, uid, uid)
-	if err := call(c, func() error { return unix.Setresuid(int(uid), int(uid), int(uid)) }); err != nil {
+	if err := call(c+every, func() error { return unix.Setresuid(int(uid), int(uid), int(uid)) }); err != nil {
 		return fmt.Errorf("%s: %w", c, err)
 	}
 	return nil

@@ -38,7 +38,7 @@ func (i *initCmd) Run() error {
 	// One processor is plenty for an init that waits, and each one costs
 	// threads, which count against the container's pids.max.
 	runtime.GOMAXPROCS(1)
-	for _, fd := range []int{fdSpec, fdConsole, fdNarration, fdReady, fdExec} {
+	for _, fd := range []int{fdSpec, fdConsole, fdNarration, fdReady, fdExec, fdNarrateOn} {
 		sys.CloseOnExec(fd) // none of them is the command's business
 	}
 	report := os.NewFile(fdNarration, "narration")
@@ -67,7 +67,13 @@ func (i *initCmd) Run() error {
 		if spec.Config.IDMap != nil {
 			execListener = os.NewFile(fdExec, "exec.sock")
 		}
-		status, err = c.runAsInit(ready, report, execListener)
+		// Detached with --explain, the monitor gave us explain.log: the
+		// narration goes on there once the command runs.
+		var narrateOn *os.File
+		if spec.Explain && isOpen(fdNarrateOn) {
+			narrateOn = os.NewFile(fdNarrateOn, "explain.log")
+		}
+		status, err = c.runAsInit(ready, report, execListener, narrateOn)
 		if err == nil {
 			os.Exit(status)
 		}
@@ -203,7 +209,7 @@ func setupContainer(spec initSpec) (*container, error) {
 // runAsInit starts the command as a child in a session of its own (with
 // -t, the terminal is its controlling terminal, so the shell has job
 // control) and serves as init until it exits.
-func (c *container) runAsInit(ready, report, execListener *os.File) (int, error) {
+func (c *container) runAsInit(ready, report, execListener, narrateOn *os.File) (int, error) {
 	cmd := &exec.Cmd{Path: c.path, Args: c.argv, Env: c.env, Dir: c.dir,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -226,7 +232,7 @@ func (c *container) runAsInit(ready, report, execListener *os.File) (int, error)
 			c.slave.Close()
 		}
 		report.Close()
-	}, execListener)
+	}, execListener, narrateOn)
 }
 
 // exec replaces the init with the command (--no-init): the command is PID
@@ -275,6 +281,13 @@ func userHome(env []string, cred users.Cred) []string {
 		}
 	}
 	return append(out, "HOME="+cred.Home)
+}
+
+// isOpen tells whether fd is an open descriptor: fdNarrateOn is only
+// given to a detached container's init.
+func isOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
 }
 
 // hasNamespace tells whether kinds holds name.

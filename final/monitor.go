@@ -135,18 +135,23 @@ func (m *monitorCmd) Run(g *cli) error {
 		_ = outR.SetReadDeadline(time.Now().Add(drainLimit))
 		<-copied
 	}
-	err = s.start()
-	outW.Close()
+	// The init gets explain.log too: what it does once the command runs
+	// (pass on box stop's and box kill's signals) is narrated there.
+	explain, err := openExplainLog(c)
 	if err != nil {
-		return err
-	}
-	explain, err := narrateOnInFile(c)
-	if err != nil {
+		_ = store.Remove(c)
 		return err
 	}
 	if explain != nil {
 		defer explain.Close()
 	}
+	s.narrateOn = explain
+	err = s.start()
+	outW.Close()
+	if err != nil {
+		return err
+	}
+	narrateOnInFile(explain)
 	// Let go of run's stderr: run returns when the last holder does.
 	if err := sys.Dup2(int(devNull.Fd()), 2); err != nil {
 		return err
@@ -160,22 +165,31 @@ func (m *monitorCmd) Run(g *cli) error {
 // its monitor narrates once run has returned.
 const explainLog = "explain.log"
 
-// narrateOnInFile moves the narration, if --explain turned it on, from
-// run's stderr, which run stops reading once the container runs, to the
-// container's explain.log: what the monitor does when the container exits
-// (record the exit, remove its cgroups and network) is narrated there. It
-// says so first, on run's stderr. Without --explain it returns nil.
-func narrateOnInFile(c *state.Container) (*os.File, error) {
+// openExplainLog opens c's explain.log, if --explain turned narration on,
+// for the monitor and the container's init to narrate into once run has
+// returned; else it returns nil.
+func openExplainLog(c *state.Container) (*os.File, error) {
 	if !narrate.Enabled() {
 		return nil, nil
 	}
 	path := filepath.Join(c.Dir(), explainLog)
-	narrate.Explain(narrate.State, "run returns now, and this monitor supervises the container alone: it narrates on in %s (box rm removes that with the container).", path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		narrate.Off()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	narrate.Setup(true, f, false)
 	return f, nil
+}
+
+// narrateOnInFile moves the narration from run's stderr, which run stops
+// reading once the container runs, to explain, the container's
+// explain.log: what the monitor does when the container exits (record the
+// exit, remove its cgroups and network) is narrated there, after what the
+// init narrates there meanwhile. It says so first, on run's stderr. With
+// explain nil (no --explain) it does nothing.
+func narrateOnInFile(explain *os.File) {
+	if explain == nil {
+		return
+	}
+	narrate.Explain(narrate.State, "run returns now, and this monitor supervises the container alone: it and the container's init narrate on in %s (box rm removes that with the container).", explain.Name())
+	narrate.Setup(true, explain, false)
 }

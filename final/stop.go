@@ -17,7 +17,7 @@ import (
 )
 
 type stopCmd struct {
-	Time       int      `short:"t" default:"10" placeholder:"SECONDS" help:"Seconds to wait after SIGTERM before SIGKILL."`
+	Time       int      `short:"t" default:"10" placeholder:"SECONDS" help:"Seconds to wait after SIGTERM before SIGKILL; 0 sends SIGKILL at once."`
 	Containers []string `arg:"" name:"container" help:"Names or IDs."`
 }
 
@@ -48,8 +48,9 @@ func (s *stopCmd) Run(g *cli) error {
 }
 
 // stopContainer sends SIGTERM, waits up to grace seconds for the container
-// to exit, then sends SIGKILL; it returns once the supervisor has recorded
-// the exit. A container that is not running is left as it is.
+// to exit, then sends SIGKILL (with grace 0, SIGKILL alone, as rm -f
+// wants); it returns once the supervisor has recorded the exit. A
+// container that is not running is left as it is.
 func stopContainer(store *state.Store, c *state.Container, grace int) error {
 	pidfd, err := openContainerProcess(c)
 	if errors.Is(err, errNotRunning) {
@@ -66,16 +67,24 @@ func stopContainer(store *state.Store, c *state.Container, grace int) error {
 			return fmt.Errorf("stop %s: %w", c.Name, err)
 		}
 	}
-	narrate.Explain(narrate.Process, "Ask the container to stop: SIGTERM to its init, which passes it on; SIGKILL after %d s.", grace)
-	if err := sys.PidfdSendSignal(pidfd, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("stop %s: %w", c.Name, err)
-	}
-	exited, err := sys.WaitExit(pidfd, grace*1000)
-	if err != nil {
-		return fmt.Errorf("stop %s: %w", c.Name, err)
+	exited := false
+	if grace > 0 {
+		narrate.Explain(narrate.Process, "Ask the container to stop: SIGTERM to its init, which passes it on; SIGKILL after %d s.", grace)
+		if err := sys.PidfdSendSignal(pidfd, unix.SIGTERM); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("stop %s: %w", c.Name, err)
+		}
+		if exited, err = sys.WaitExit(pidfd, grace*1000); err != nil {
+			return fmt.Errorf("stop %s: %w", c.Name, err)
+		}
 	}
 	if !exited {
-		narrate.Explain(narrate.Process, "It did not exit in time: SIGKILL, which PID 1 cannot catch from the parent namespace.")
+		// With no grace, no SIGTERM first: the init would pass it on and
+		// be killed while doing so, and the command could not act on it.
+		if grace > 0 {
+			narrate.Explain(narrate.Process, "It did not exit in time: SIGKILL, which PID 1 cannot catch from the parent namespace.")
+		} else {
+			narrate.Explain(narrate.Process, "Kill the container at once (no grace period): SIGKILL to its init, which PID 1 cannot catch from the parent namespace; the kernel then kills every process in its PID namespace.")
+		}
 		if err := sys.PidfdSendSignal(pidfd, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("kill %s: %w", c.Name, err)
 		}

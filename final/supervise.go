@@ -35,6 +35,7 @@ const (
 	fdNarration = 5 // where the init narrates and reports setup errors
 	fdReady     = 6 // a pipe: the init writes "ready" when the command starts
 	fdExec      = 7 // with a user namespace: the listening socket for box exec
+	fdNarrateOn = 8 // detached, with --explain: explain.log, where the init narrates once the command runs
 )
 
 // execSocket is the name of the socket box exec asks the init through.
@@ -58,6 +59,10 @@ type supervisor struct {
 	stdin, stdout, stderr *os.File
 	// narration is where the init narrates and reports setup errors.
 	narration *os.File
+	// narrateOn, if set, is where the init narrates once the command runs
+	// (a detached container's explain.log): what it does for box stop and
+	// box kill. nil: it falls silent then.
+	narrateOn *os.File
 	// With -t: where keys come from (nil: nowhere) and output goes.
 	terminalIn  *os.File
 	terminalOut io.Writer
@@ -139,7 +144,7 @@ func (s *supervisor) startInit() (status int, err error) {
 		}
 		defer execListener.Close() // the init has its own copy
 	}
-	cmd.ExtraFiles = []*os.File{specR, consoleTheirs, s.narration, readyW, execListener}
+	cmd.ExtraFiles = []*os.File{specR, consoleTheirs, s.narration, readyW, execListener, s.narrateOn}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: flags,
 		// If we die, the kernel kills the container's init, and with it the

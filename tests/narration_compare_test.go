@@ -39,6 +39,10 @@ var unnarrated = []unnarratedCall{
 		func(c sysCall, _ *traceContext) bool {
 			return c.name == "accept4" && strings.Contains(c.result, "EAGAIN")
 		}},
+	{"final", "pidfd_send_signal with signal 0", "it sends nothing: it only asks whether a container's process still lives (a read)",
+		func(c sysCall, _ *traceContext) bool {
+			return c.name == "pidfd_send_signal" && len(c.args) > 1 && c.args[1] == "0"
+		}},
 	{"all", "socket, bind and sendto of a NETLINK_ROUTE socket whose first request is a read (RTM_GET*, or NLM_F_DUMP)", "reads: looking up or listing links, addresses or routes changes nothing",
 		func(c sysCall, ctx *traceContext) bool { return ctx.isDumpSocket(c) }},
 }

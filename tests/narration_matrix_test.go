@@ -229,6 +229,45 @@ func TestFinalNarrationMatchesStrace(t *testing.T) {
 		rm := finalTrace(t, strace, d, traceOptions{}, "rm", "-f", name).wait()
 		return sumReports(p, u, rm, runTr.wait())
 	})
+	scenario("-d then stop", func(t *testing.T, d fimgDirs) narrationReport {
+		// The command ignores SIGTERM: the init passes stop's on (narrated
+		// in explain.log, traced with run), the grace runs out, and stop
+		// sends SIGKILL, which ends the init and the PID namespace.
+		rootfs := rootfsCopy(t)
+		name := fmt.Sprintf("narr-stop-%d", os.Getpid())
+		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true},
+			"run", "-d", "--name", name, "--rootfs", rootfs, "sh", "-c", "trap '' TERM; exec sleep 30")
+		waitRunning(t, d, name)
+		stop := finalTrace(t, strace, d, traceOptions{}, "stop", "-t", "1", name).wait()
+		rm := finalTrace(t, strace, d, traceOptions{}, "rm", name).wait()
+		return sumReports(stop, rm, runTr.wait())
+	})
+	scenario("-d then kill", func(t *testing.T, d fimgDirs) narrationReport {
+		// The init passes SIGUSR1 on to the command and narrates it in
+		// explain.log; once it has, rm -f kills the container.
+		rootfs := rootfsCopy(t)
+		name := fmt.Sprintf("narr-kill-%d", os.Getpid())
+		runTr := finalTrace(t, strace, d, traceOptions{roots: []string{rootfs}, background: true},
+			"run", "-d", "--name", name, "--rootfs", rootfs, "sh", "-c", "trap '' USR1; exec sleep 30")
+		waitRunning(t, d, name)
+		kill := finalTrace(t, strace, d, traceOptions{}, "kill", "-s", "USR1", name).wait()
+		explained := func() bool {
+			logs, _ := filepath.Glob(filepath.Join(d.state, "containers", "*", "explain.log"))
+			for _, l := range logs {
+				if b, _ := os.ReadFile(l); strings.Contains(string(b), ", SIGUSR1) = ") {
+					return true
+				}
+			}
+			return false
+		}
+		for deadline := time.Now().Add(runTimeout); !explained(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the init of %s never narrated passing SIGUSR1 on", name)
+			}
+		}
+		rm := finalTrace(t, strace, d, traceOptions{}, "rm", "-f", name).wait()
+		return sumReports(kill, rm, runTr.wait())
+	})
 	scenario("3-layer image", func(t *testing.T, d fimgDirs) narrationReport {
 		d = d.loaded(t)
 		return finalTrace(t, strace, d, traceOptions{}, "run", "--rm", "layers-test:docker", "true").wait()

@@ -31,7 +31,7 @@ var checkedFamilies = []string{
 	"mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "open", "openat", "rmdir", "unlinkat",
 	"write", "sendto", "sendmsg", "prctl", "capset", "seccomp", "bpf", "close_range", "execve",
 	"setgroups", "setresuid", "setresgid", "setuid", "setgid", "setsid", "flock",
-	"socket", "bind", "listen", "connect", "accept4", "ioctl", "kill", "dup2", "dup3",
+	"socket", "bind", "listen", "connect", "accept4", "ioctl", "kill", "pidfd_send_signal", "dup2", "dup3",
 	// Checked when narrated, never required: the store's renames, owners
 	// and modes, and what a summary line counts (link, unlink).
 	"rename", "renameat", "renameat2", "fchownat", "fchmodat", "link", "linkat", "unlink",

@@ -39,11 +39,13 @@ var Forwarded = []os.Signal{
 // describes what happens in the child before execve, for the narration;
 // started runs once the command exists, after the last narrated line.
 // With execListener (else nil), the init also starts what box exec asks
-// for through that socket (see exec.go).
+// for through that socket (see exec.go). With narrateOn (else nil: silent)
+// the narration goes on there once the command runs: a detached
+// container's explain.log hears of each signal passed on.
 //
 // The caller's goroutine must be locked to the thread that dropped the
 // container's privileges: every process is forked from it.
-func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (int, error) {
+func Run(cmd *exec.Cmd, inChild string, started func(), execListener, narrateOn *os.File) (int, error) {
 	// Catch signals before the command exists, so none is lost between;
 	// SIGCHLD says a child exited.
 	signals := make(chan os.Signal, 16)
@@ -60,10 +62,14 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 		return 0, err
 	}
 	narrate.Explain(narrate.Process, "From now on: on each SIGCHLD, wait4(-1, WNOHANG) reaps every zombie, and each signal received is passed on with kill(%d, SIG).", pid)
-	// The narration ends here: what follows runs for the container's life,
-	// and only a box exec --explain hears of what the init does for it.
+	// The narration on run's stderr ends here: what follows runs for the
+	// container's life. Only narrateOn, if given, hears of it, and a box
+	// exec --explain of what the init does for that box exec.
 	narrate.Off()
 	started()
+	if narrateOn != nil {
+		narrate.Setup(true, narrateOn, false)
+	}
 	// Nothing below blocks a thread in a system call: waiting for children
 	// is SIGCHLD, and the exec socket is Go's poller's. A thread blocked in
 	// the kernel makes the Go runtime start another to run the rest, and
@@ -80,7 +86,9 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 	for {
 		select {
 		case s := <-signals:
-			_ = sys.Kill(pid, s.(syscall.Signal))
+			sig := s.(syscall.Signal)
+			narrate.Explain(narrate.Process, "This init (PID 1) got %s: pass it on to the command.", unix.SignalName(sig))
+			_ = sys.Kill(pid, sig)
 		case s := <-execSignals:
 			_, running := execs[s.pid]
 			signalExec(s, running)
@@ -94,7 +102,9 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener *os.File) (
 					break
 				}
 				if r == pid {
-					return ExitStatus(status), nil
+					code := ExitStatus(status)
+					narrate.Explain(narrate.Process, "The command exited (status %d): this init exits with it, and as PID 1 leaves, the kernel kills what is left in the container.", code)
+					return code, nil
 				}
 				if conn, ok := execs[r]; ok {
 					code := ExitStatus(status)

@@ -399,6 +399,34 @@ func readTerminal(master *os.File, want string) string {
 	return strings.ReplaceAll(out.String(), "\r", "")
 }
 
+// The spec lets create accept a config without a process; only start
+// fails then (the validation suite's start program checks both). start
+// says why in one line and stops the container; delete leaves nothing.
+func TestFinalOCIWithoutProcess(t *testing.T) {
+	e := newOCI(t)
+	bundle := ociBundle(t, e, []string{"true"}, func(spec map[string]any) { delete(spec, "process") })
+	id := "noproc-" + filepath.Base(bundle)
+	e.must("create", "--bundle", bundle, id)
+	s := e.state(id)
+	if s.Status != "created" || s.Pid <= 0 {
+		t.Fatalf("state after create: %+v, want created with a pid", s)
+	}
+	pid := s.Pid
+	r := e.run("start", id)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if r.code == 0 || len(lines) != 1 || !strings.Contains(r.stderr, "no process") {
+		t.Errorf("start: %s\nwant a failure in one line saying the config has no process", r)
+	}
+	e.waitStatus(id, "stopped")
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+		if start, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(start), ") Z") {
+			t.Errorf("the container's process %d is still alive after start refused: %s", pid, start)
+		}
+	}
+	e.must("delete", id)
+	ociNothingLeft(t, e, bundle)
+}
+
 func TestFinalOCIUnknownContainer(t *testing.T) {
 	e := newOCI(t)
 	for _, args := range [][]string{{"state", "nope"}, {"start", "nope"}, {"kill", "nope", "KILL"}, {"delete", "nope"}, {"exec", "nope", "true"}} {

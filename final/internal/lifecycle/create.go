@@ -104,7 +104,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	if err := checkSpec(spec); err != nil {
 		return err
 	}
-	terminal := spec.Process.Terminal
+	terminal := spec.Process != nil && spec.Process.Terminal
 	if terminal && o.ConsoleSocket == "" {
 		return errors.New("process.terminal is true but no --console-socket was given to send the terminal to")
 	}
@@ -361,12 +361,14 @@ func checkSpec(spec *oci.Spec) error {
 	if spec.Hostname != "" && !hasNamespace(spec, "uts") {
 		return errors.New("hostname is set but linux.namespaces has no uts namespace: it would rename the host; add {\"type\": \"uts\"}")
 	}
-	if _, err := capSets(spec.Process.Capabilities); err != nil {
-		return err
-	}
-	for _, rl := range spec.Process.Rlimits {
-		if _, ok := rlimits[rl.Type]; !ok {
-			return fmt.Errorf("unknown rlimit %q in process.rlimits, like RLIMIT_NOFILE", rl.Type)
+	if p := spec.Process; p != nil {
+		if _, err := capSets(p.Capabilities); err != nil {
+			return err
+		}
+		for _, rl := range p.Rlimits {
+			if _, ok := rlimits[rl.Type]; !ok {
+				return fmt.Errorf("unknown rlimit %q in process.rlimits, like RLIMIT_NOFILE", rl.Type)
+			}
 		}
 	}
 	if s := spec.Linux.Seccomp; s != nil {

@@ -43,7 +43,10 @@ func (c *Container) execProcess(o ExecOptions) (*oci.Process, error) {
 	if len(o.Args) == 0 {
 		return nil, errors.New("exec needs a command: give it after the id, or --process FILE")
 	}
-	p := *c.Spec.Process
+	p := oci.Process{Cwd: "/", Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
+	if c.Spec.Process != nil {
+		p = *c.Spec.Process
+	}
 	p.Args = o.Args
 	p.Env = append(append([]string(nil), p.Env...), o.Env...)
 	p.Terminal = o.TTY

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -97,6 +98,11 @@ func Init(base int) {
 		fail(fmt.Errorf("write the exec fifo: %w", err))
 	}
 	// fifo stays open, close-on-exec: start reads until execve closes it.
+	if spec.Process == nil {
+		// start kills a container without a process rather than open the
+		// fifo; should anything open it, there is still nothing to run.
+		fail(errors.New("config.json has no process: nothing to run"))
+	}
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
 		if err := runHooks("startContainer", spec.Hooks.StartContainer, cfg.state("created")); err != nil {
 			fail(err)
@@ -156,6 +162,13 @@ func setupContainer(cfg initConfig, base int) (string, error) {
 	}
 	if err := buildRoot(cfg); err != nil {
 		return "", err
+	}
+	if spec.Process == nil {
+		// The spec lets create build a container without a process; start
+		// refuses it and kills this one. Until then it waits without a
+		// capability or a way to gain one, like any container's process.
+		narrate.Explain(narrate.Security, "config.json has no process: drop every capability and set no_new_privs; start will refuse to start this container.")
+		return "", becomeUser(&oci.Process{NoNewPrivileges: true})
 	}
 	return setupProcess(cfg, base)
 }

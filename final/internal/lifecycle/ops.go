@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"box/final/internal/narrate"
+	"box/final/internal/oci"
 	"box/final/internal/sys"
 
 	"golang.org/x/sys/unix"
@@ -30,6 +31,14 @@ func (r *Runtime) Start(id string) error {
 		return errors.New("cannot start a container that has stopped")
 	default:
 		return fmt.Errorf("cannot start an already %s container", st)
+	}
+	if c.Spec.Process == nil {
+		// The spec: start MUST fail if process was not set. The container
+		// cannot run anything, so it stops here; delete removes it.
+		if err := c.kill(); err != nil {
+			return err
+		}
+		return fmt.Errorf("container %s has no process in %s: nothing to start; delete it, add \"process\" to config.json and create it again", c.ID, filepath.Join(c.Bundle, oci.ConfigName))
 	}
 	path := filepath.Join(c.dir, fifoFile)
 	narrate.Explain(narrate.Process, "Open the exec fifo for reading: the container's process, blocked opening the other end, goes on.")

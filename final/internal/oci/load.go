@@ -39,7 +39,9 @@ func CheckID(id string) error {
 }
 
 // Load reads bundle/config.json and checks what the runtime needs of it:
-// a supported version, a root directory that exists, a process to run.
+// a supported version, a root directory that exists, and a process that
+// makes sense if there is one. The spec lets create build a container
+// without a process; only start then fails (lifecycle.Start).
 // Errors are one line naming the file and the fix.
 func Load(bundle string) (*Spec, error) {
 	path := filepath.Join(bundle, ConfigName)
@@ -65,11 +67,10 @@ func Parse(path string, b []byte) (*Spec, error) {
 	if s.Root == nil || s.Root.Path == "" {
 		return nil, fmt.Errorf("%s has no root.path: name the root filesystem directory, like \"root\": {\"path\": \"rootfs\"}", path)
 	}
-	if s.Process == nil {
-		return nil, fmt.Errorf("%s has no process: say what to run, like \"process\": {\"args\": [\"sh\"], \"cwd\": \"/\"}", path)
-	}
-	if err := checkProcess(s.Process); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if s.Process != nil {
+		if err := checkProcess(s.Process); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if s.Linux == nil {
 		s.Linux = &Linux{}

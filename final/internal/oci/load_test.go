@@ -11,7 +11,6 @@ func TestParseRefusesInOneLine(t *testing.T) {
 		{`{"ociVersion": "2.0.0", "root": {"path": "r"}, "process": {"args": ["sh"]}}`, `ociVersion "2.0.0" is not supported`},
 		{`{"root": {"path": "r"}, "process": {"args": ["sh"]}}`, "ociVersion is missing"},
 		{`{"ociVersion": "1.0.0", "process": {"args": ["sh"]}}`, "no root.path"},
-		{`{"ociVersion": "1.0.0", "root": {"path": "r"}}`, "no process"},
 		{`{"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": "sh"}}`, "field process.args must be an array, not a JSON string"},
 		{`{"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": ["sh"], "user": {"uid": "root"}}}`, "process.user.uid must be a number"},
 		{`{"ociVersion": "1.0.0", "root": {"path": "r"}, "process": {"args": []}}`, "process.args is empty"},
@@ -44,5 +43,14 @@ func TestCheckID(t *testing.T) {
 		if err := CheckID(id); (err == nil) != ok {
 			t.Errorf("CheckID(%q) = %v, want ok %v", id, err, ok)
 		}
+	}
+}
+
+// The spec lets create accept a config without a process: only start
+// fails then.
+func TestParseAcceptsNoProcess(t *testing.T) {
+	s, err := Parse("config.json", []byte(`{"ociVersion": "1.0.2", "root": {"path": "r"}}`))
+	if err != nil || s.Process != nil {
+		t.Fatalf("Parse without process: %v, process %v: want it accepted, process nil", err, s)
 	}
 }

@@ -59,6 +59,10 @@ func Init(base int) {
 	}
 
 	spec := cfg.Spec
+	filter, err := compileSeccomp(spec.Linux.Seccomp)
+	if err != nil {
+		fail(err)
+	}
 	if cfg.Exec {
 		// exec into a container with a user namespace: already in all its
 		// namespaces and its cgroup (see execJoined); become the process.
@@ -68,19 +72,19 @@ func Init(base int) {
 		if err := sys.SetNotDumpable(); err != nil {
 			fail(err)
 		}
-		path, err := setupProcess(cfg, base)
+		path, err := setupProcess(cfg, base, filter)
 		if err != nil {
 			fail(err)
 		}
 		if spec.Process.NoNewPrivileges {
-			if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+			if err := filter.install(); err != nil {
 				fail(err)
 			}
 		}
 		// Success closes the sync pipe (close-on-exec): exec waits for that.
 		fail(sys.Execve(path, spec.Process.Args, spec.Process.Env))
 	}
-	path, err := setupContainer(cfg, base)
+	path, err := setupContainer(cfg, base, filter)
 	if err != nil {
 		fail(err)
 	}
@@ -110,7 +114,7 @@ func Init(base int) {
 	}
 	if spec.Process.NoNewPrivileges {
 		// Last, so the filter sees as few of our own calls as possible.
-		if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+		if err := filter.install(); err != nil {
 			fail(err)
 		}
 	}
@@ -140,7 +144,7 @@ func closeInherited(base int) error {
 
 // setupContainer builds the container, in order, and returns the path of
 // the program to execute.
-func setupContainer(cfg initConfig, base int) (string, error) {
+func setupContainer(cfg initConfig, base int, filter *seccompFilter) (string, error) {
 	spec := cfg.Spec
 	if err := joinNamespaces(cfg.Joined); err != nil {
 		return "", err
@@ -170,14 +174,14 @@ func setupContainer(cfg initConfig, base int) (string, error) {
 		narrate.Explain(narrate.Security, "config.json has no process: drop every capability and set no_new_privs; start will refuse to start this container.")
 		return "", becomeUser(&oci.Process{NoNewPrivileges: true})
 	}
-	return setupProcess(cfg, base)
+	return setupProcess(cfg, base, filter)
 }
 
 // setupProcess makes this process the one config.json's process says, in
 // a built container: its terminal, its user, capabilities and filter (with
 // no_new_privs, the filter comes last, just before execve), its umask and
 // working directory. It returns the path of the program to execute.
-func setupProcess(cfg initConfig, base int) (string, error) {
+func setupProcess(cfg initConfig, base int, filter *seccompFilter) (string, error) {
 	spec := cfg.Spec
 	if cfg.Terminal {
 		if err := openTerminal(spec.Process, os.NewFile(uintptr(base+fdConsole), "console")); err != nil {
@@ -197,7 +201,7 @@ func setupProcess(cfg initConfig, base int) (string, error) {
 	if !spec.Process.NoNewPrivileges {
 		// Without no_new_privs, installing a filter takes CAP_SYS_ADMIN:
 		// install it while we still have it.
-		if err := installSeccomp(spec.Linux.Seccomp); err != nil {
+		if err := filter.install(); err != nil {
 			return "", err
 		}
 	}

@@ -159,6 +159,39 @@ func installSeccomp(s *oci.Seccomp) error {
 	return security.InstallOCISeccomp(s)
 }
 
+// seccompFilter is config.json's filter compiled, ready to install. The
+// init compiles it before it sets process.rlimits on itself: a low
+// RLIMIT_AS leaves the Go runtime no address space to grow its heap into
+// (the suite's process_rlimits gives 1 GiB), so the init allocates as
+// little as it can after setrlimit.
+type seccompFilter struct {
+	spec      *oci.Seccomp
+	prog      []unix.SockFilter
+	flags     uintptr
+	flagNames string
+}
+
+// compileSeccomp compiles s; nil (no filter) gives a nil filter.
+func compileSeccomp(s *oci.Seccomp) (*seccompFilter, error) {
+	if s == nil {
+		return nil, nil
+	}
+	prog, flags, names, err := security.CompileSeccomp(s)
+	if err != nil {
+		return nil, err
+	}
+	return &seccompFilter{spec: s, prog: prog, flags: flags, flagNames: names}, nil
+}
+
+// install installs the filter on the calling thread; a nil one is none.
+func (f *seccompFilter) install() error {
+	if f == nil {
+		return nil
+	}
+	narrate.Explain(narrate.Security, "Install config.json's syscall filter (seccomp): %d rules compiled to %d BPF instructions, default action %s.", len(f.spec.Syscalls), len(f.prog), f.spec.DefaultAction)
+	return sys.SetSeccompFilterFlags(f.prog, f.flags, f.flagNames)
+}
+
 // lookPath finds the program as execve will, inside the container: a
 // name without "/" in the process's PATH. Its errors are runc's, which
 // engines read (podman: exit 127 for "not found", 126 for "permission

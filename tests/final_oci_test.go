@@ -272,6 +272,7 @@ func TestFinalOCILifecycle(t *testing.T) {
 	if r := e.run("delete", id); r.code == 0 || !strings.Contains(r.stderr, "not stopped") {
 		t.Errorf("delete of a running container: %s, want a refusal", r)
 	}
+	waitCaught(t, pid, syscall.SIGTERM)
 	e.must("kill", id, "15")
 	e.waitStatus(id, "stopped")
 	e.must("delete", id)
@@ -295,10 +296,37 @@ func TestFinalOCIKillSignalNames(t *testing.T) {
 			id := "sig-" + filepath.Base(bundle)
 			e.must("create", "--bundle", bundle, id)
 			e.must("start", id)
+			waitCaught(t, e.state(id).Pid, syscall.SIGTERM)
 			e.must("kill", id, sig)
 			e.waitStatus(id, "stopped")
 			e.must("delete", id)
 		})
+	}
+}
+
+// waitCaught waits until process pid catches sig (SigCgt in its status):
+// a signal sent to a container's PID 1 before its handler is installed is
+// dropped, since PID 1 gets no default action.
+func waitCaught(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	bit := uint64(1) << (uint(sig) - 1)
+	deadline := time.Now().Add(runTimeout)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatalf("status of %d: %v", pid, err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigCgt:\t"); ok {
+				if mask, err := strconv.ParseUint(v, 16, 64); err == nil && mask&bit != 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d does not catch %v after %v", pid, sig, runTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -634,6 +662,16 @@ func TestFinalOCIInheritedFiles(t *testing.T) {
 	}
 	run("create", "--bundle", bundle, "--preserve-fds", "1", id)
 	e.must("start", id)
+	// The exec'd shell writes to the same file: let the program's two
+	// lines be written first.
+	for deadline := time.Now().Add(runTimeout); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(out); strings.Count(string(b), "\n") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the program wrote no two lines in %v", runTimeout)
+		}
+	}
 	run("exec", "--preserve-fds", "1", id, "sh", "-c", list)
 	e.must("delete", "--force", id)
 	info, err := w1.Stat()

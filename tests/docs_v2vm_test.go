@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -194,22 +193,8 @@ func bootDocsVM(t *testing.T, work string, files []cgroupv2vm.File, jobs []cgrou
 	if out, err := exec.Command("mkfs.ext4", "-q", "-F", m.Disk).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4 %s: %v\n%s", m.Disk, err, out)
 	}
-	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
-	t.Logf("booted %s: qemu exit %d (1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
-	if err != nil {
-		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
-	}
-	var report []string
-	for _, line := range strings.Split(boot.Serial, "\n") {
-		if strings.HasPrefix(line, "CHECK ") || strings.HasPrefix(line, "BOXVM") || strings.HasPrefix(line, "docsguest:") {
-			report = append(report, line)
-		}
-	}
-	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
-	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
-		t.Fatalf("the chapters did not run in the machine; serial console:\n%s", boot.Serial)
-	}
-	runs, err := cgroupv2vm.ParseDocsRuns(boot.Serial)
+	serial := bootV2VM(t, m, work, "running the chapters", "CHECK ", "BOXVM", "docsguest:")
+	runs, err := cgroupv2vm.ParseDocsRuns(serial)
 	if err != nil {
 		t.Fatal(err)
 	}

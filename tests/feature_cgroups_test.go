@@ -135,6 +135,33 @@ func v2vmCache(t *testing.T) string {
 	return filepath.Join(dir, "box-v2vm")
 }
 
+// bootV2VM boots the prepared machine, logs the lines of the guest's report
+// (those that start with one of prefixes) and fails t unless the guest
+// said BOXVM-RESULT: PASS and exited 0; what names what was checked. It
+// returns the serial console.
+func bootV2VM(t *testing.T, m cgroupv2vm.Machine, work, what string, prefixes ...string) string {
+	t.Helper()
+	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
+	t.Logf("booted %s: qemu exit %d (isa-debug-exit: 1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
+	if err != nil {
+		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
+	}
+	var report []string
+	for _, line := range strings.Split(boot.Serial, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				report = append(report, line)
+				break
+			}
+		}
+	}
+	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
+	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
+		t.Fatalf("%s failed in the machine; serial console:\n%s", what, boot.Serial)
+	}
+	return boot.Serial
+}
+
 // TestCgroupsV2VM boots a virtual machine whose only cgroup hierarchy is
 // cgroup2 and runs the cgroup checks there, plus the two ways a runtime
 // can find the v2 tree (see cgroupv2vm/guest). It needs QEMU, apt-get and
@@ -158,19 +185,5 @@ func TestCgroupsV2VM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
-	t.Logf("booted %s: qemu exit %d (isa-debug-exit: 1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
-	if err != nil {
-		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
-	}
-	var report []string
-	for _, line := range strings.Split(boot.Serial, "\n") {
-		if strings.HasPrefix(line, "CHECK ") || strings.HasPrefix(line, "      ") || strings.HasPrefix(line, "BOX") || strings.HasPrefix(line, "guest:") {
-			report = append(report, line)
-		}
-	}
-	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
-	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
-		t.Fatalf("the checks failed in the machine; serial console:\n%s", boot.Serial)
-	}
+	bootV2VM(t, m, work, "the checks", "CHECK ", "      ", "BOX", "guest:")
 }

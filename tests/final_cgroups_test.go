@@ -625,21 +625,7 @@ func TestFinalCgroupsV2VM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
-	t.Logf("booted %s: qemu exit %d (1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
-	if err != nil {
-		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
-	}
-	var report []string
-	for _, line := range strings.Split(boot.Serial, "\n") {
-		if strings.HasPrefix(line, "CHECK ") || strings.HasPrefix(line, "      ") || strings.HasPrefix(line, "BOX") {
-			report = append(report, line)
-		}
-	}
-	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
-	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
-		t.Fatalf("final's checks failed in the machine; serial console:\n%s", boot.Serial)
-	}
+	bootV2VM(t, m, work, "final's checks", "CHECK ", "      ", "BOX")
 }
 
 // Where the guest keeps things in the machine.

@@ -21,7 +21,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"box/tests/cgroupv2vm"
 
@@ -558,22 +557,8 @@ func TestFinalOCIResourcesV2VM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boot, err := cgroupv2vm.Run(m, work, 10*time.Minute)
-	t.Logf("booted %s: qemu exit %d (1 is guest status 0), boot to result %.1fs wall", filepath.Base(m.Kernel), boot.QEMUExit, boot.Wall.Seconds())
-	if err != nil {
-		t.Fatalf("%v\nserial console:\n%s", err, boot.Serial)
-	}
-	var report []string
-	for _, line := range strings.Split(boot.Serial, "\n") {
-		if strings.HasPrefix(line, "CHECK ") || strings.HasPrefix(line, "      ") || strings.HasPrefix(line, "BOX") {
-			report = append(report, line)
-		}
-	}
-	t.Logf("guest report:\n%s", strings.Join(report, "\n"))
-	if !strings.Contains(boot.Serial, "BOXVM-RESULT: PASS") || boot.QEMUExit != 1 {
-		t.Fatalf("linux.resources checks failed in the machine; serial console:\n%s", boot.Serial)
-	}
-	if n := strings.Count(boot.Serial, "\nCHECK "); n != len(v2ResourceCases) {
+	serial := bootV2VM(t, m, work, "the linux.resources checks", "CHECK ", "      ", "BOX")
+	if n := strings.Count(serial, "\nCHECK "); n != len(v2ResourceCases) {
 		t.Errorf("the guest reported %d checks, want %d", n, len(v2ResourceCases))
 	}
 }

@@ -118,6 +118,9 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	if err := setProcessLimits(p, nil); err != nil {
 		return 0, err
 	}
+	if err := setMemoryLimits(p); err != nil {
+		return 0, err
+	}
 	var proc *os.Process
 	if userNS {
 		// The user namespace first, which only a process of one thread

@@ -112,6 +112,9 @@ func Init(base int) {
 			fail(err)
 		}
 	}
+	if err := setMemoryLimits(spec.Process); err != nil {
+		fail(err)
+	}
 	if spec.Process.NoNewPrivileges {
 		// Last, so the filter sees as few of our own calls as possible.
 		if err := filter.install(); err != nil {

@@ -91,6 +91,9 @@ func setProcessLimits(p *oci.Process, pers *oci.Personality) error {
 		narrate.Explain(narrate.Process, "Set the resource limits (setrlimit): execve keeps them.")
 	}
 	for _, rl := range p.Rlimits {
+		if setLast(rl) {
+			continue
+		}
 		if err := sys.Setrlimit(rlimits[rl.Type], rl.Type, rl.Soft, rl.Hard); err != nil {
 			return err
 		}
@@ -101,6 +104,39 @@ func setProcessLimits(p *oci.Process, pers *oci.Personality) error {
 			return err
 		}
 		if err := sys.Personality(v, pers.Domain); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setLast says whether rl limits this process's memory, which Go's own
+// runtime may then run short of (a 1 GiB RLIMIT_AS failed create now and
+// then), and can be set without privilege (it lowers the hard limit): then
+// setMemoryLimits sets it just before execve, after the work is done.
+func setLast(rl oci.Rlimit) bool {
+	if rl.Type != "RLIMIT_AS" && rl.Type != "RLIMIT_DATA" {
+		return false
+	}
+	var now unix.Rlimit
+	if err := unix.Getrlimit(rlimits[rl.Type], &now); err != nil {
+		return false
+	}
+	return rl.Hard <= now.Max
+}
+
+// setMemoryLimits sets the limits setProcessLimits left for last.
+func setMemoryLimits(p *oci.Process) error {
+	explained := false
+	for _, rl := range p.Rlimits {
+		if !setLast(rl) {
+			continue
+		}
+		if !explained {
+			narrate.Explain(narrate.Process, "Set the memory limits last, just before execve: under them this Go program could run short itself.")
+			explained = true
+		}
+		if err := sys.Setrlimit(rlimits[rl.Type], rl.Type, rl.Soft, rl.Hard); err != nil {
 			return err
 		}
 	}

@@ -940,16 +940,7 @@ func TestLayersKilledRuntime(t *testing.T) {
 			step, next := step, next
 			t.Run(step+"/"+next, func(t *testing.T) {
 				t.Parallel()
-				store := loadedStore(t, step)
-				if store == "" {
-					t.Fatal("cannot load the test image")
-				}
-				c := startContainer(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--", "sh", "-c", "echo ready; read -r line")
-				c.waitForLine(t, "ready")
-				if err := c.cmd.Process.Kill(); err != nil {
-					t.Fatal(err)
-				}
-				c.wait(t)
+				store := storeAfterKilledRun(t, step)
 				if entries, _ := os.ReadDir(filepath.Join(store, "containers")); len(entries) != 1 {
 					t.Fatalf("want the killed run's container dir in the store, found %d entries", len(entries))
 				}
@@ -1205,4 +1196,22 @@ func TestLayersRootless(t *testing.T) {
 			noContainerLeftovers(t, store)
 		})
 	}
+}
+
+// storeAfterKilledRun is a store with the test image in which a run was
+// killed by SIGKILL while its container ran: its container dir and cgroup
+// are left for a cleanup or the next run to find.
+func storeAfterKilledRun(t *testing.T, step string) string {
+	t.Helper()
+	store := loadedStore(t, step)
+	if store == "" {
+		t.Fatal("cannot load the test image")
+	}
+	c := startContainer(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--", "sh", "-c", "echo ready; read -r line")
+	c.waitForLine(t, "ready")
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	c.wait(t)
+	return store
 }

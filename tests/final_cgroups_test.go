@@ -9,7 +9,6 @@ package tests
 // runtime is killed), and refused resource flags.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -89,29 +88,15 @@ func cgroupFile(t *testing.T, pid int, controller, file string) string {
 	return ""
 }
 
-// v1Mount is where the v1 hierarchy of controller is mounted.
+// v1Mount is where the v1 hierarchy of controller is mounted; a host
+// without one fails t.
 func v1Mount(t *testing.T, controller string) string {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
+	mount := v1MountOf(t, controller)
+	if mount == "" {
+		t.Fatalf("no v1 hierarchy has %s", controller)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		for i, field := range fields {
-			if field == "-" && i+3 < len(fields) && fields[i+1] == "cgroup" {
-				for _, o := range strings.Split(fields[i+3], ",") {
-					if o == controller {
-						return fields[4]
-					}
-				}
-			}
-		}
-	}
-	t.Fatalf("no v1 hierarchy has %s", controller)
-	return ""
+	return mount
 }
 
 // readInt reads a number from a kernel file: the whole file, or the value

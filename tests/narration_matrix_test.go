@@ -87,16 +87,7 @@ var stepScenarios = []stepScenario{
 	{"3-layer image after a killed run", "07-layers", func(t *testing.T, step string, _ int) []string {
 		// A run killed by SIGKILL left its container dir and its cgroup:
 		// the next run removes them.
-		store := loadedStore(t, step)
-		if store == "" {
-			t.Fatal("cannot load the test image")
-		}
-		c := startContainer(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--", "sh", "-c", "echo ready; read -r line")
-		c.waitForLine(t, "ready")
-		if err := c.cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		c.wait(t)
+		store := storeAfterKilledRun(t, step)
 		return []string{"run", "--store", store, "--image", "layers-test:docker", "--", "true"}
 	}},
 	{"70-layer image", "07-layers", func(t *testing.T, step string, _ int) []string {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,7 @@ type ociCLI struct {
 	Debug         bool   `help:"Log each command line."`
 	SystemdCgroup bool   `name:"systemd-cgroup" help:"Not supported: box manages cgroupfs paths; configure the engine with cgroup_manager=cgroupfs."`
 	Explain       bool   `help:"Narrate every system call, as C, on stderr (or in --log with text format)."`
+	ExplainLog    string `name:"explain-log" placeholder:"FILE" help:"Narrate as --explain does, appended to FILE instead of stderr: create's, the container process's, and every later command's on the container (engines keep create's stderr)."`
 	Criu          string `hidden:"" help:"Accepted for compatibility; ignored."`
 
 	Create   ociCreateCmd   `cmd:"" help:"Create a container from a bundle; its process waits for start."`
@@ -53,6 +55,7 @@ type ociCLI struct {
 	Run      ociRunCmd      `cmd:"" help:"Create and start a container, and wait for it (unless --detach)."`
 	Spec     ociSpecCmd     `cmd:"" help:"Write a default config.json."`
 	Features ociFeaturesCmd `cmd:"" help:"Print what this runtime supports, as JSON."`
+	Console  ociConsoleCmd  `cmd:"" help:"Listen on a console socket as an engine does, and relay the terminal a container sends (not runc's: for trying process.terminal by hand)."`
 }
 
 // runtime is the state directory.
@@ -75,13 +78,21 @@ func ociMain(args []string) int {
 	if g.Debug {
 		logLine(&g, "debug", "box-runc "+strings.Join(args, " "))
 	}
-	narration := os.Stderr
-	if g.Log != "" && g.LogFormat == "text" && g.Explain {
+	narration, explain := os.Stderr, g.Explain
+	var out io.Writer = os.Stderr
+	if f, err := g.openExplainLog(ctx); err != nil {
+		logError(&g, err)
+		return 1
+	} else if f != nil {
+		defer f.Close()
+		narration, explain = f, true
+		out = &headed{w: f, header: explainLogHeader(args)}
+	} else if g.Log != "" && g.LogFormat == "text" && g.Explain {
 		if f, err := os.OpenFile(g.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-			narration = f
+			narration, out = f, f
 		}
 	}
-	narrate.Setup(g.Explain, narration, g.Explain && narration == os.Stderr && sys.IsTerminal(2))
+	narrate.Setup(explain, out, explain && narration == os.Stderr && sys.IsTerminal(2))
 	if g.SystemdCgroup {
 		logError(&g, errors.New("--systemd-cgroup is not supported: box-runc manages cgroupfs paths; set the engine's cgroup manager to cgroupfs"))
 		return 1
@@ -156,12 +167,13 @@ type ociCreateCmd struct {
 }
 
 func (c *ociCreateCmd) Run(g *ociCLI, narration *os.File) error {
-	return g.runtime().Create(c.options(narration))
+	return g.runtime().Create(c.options(g, narration))
 }
 
-func (c *ociCreateCmd) options(narration *os.File) lifecycle.CreateOptions {
+func (c *ociCreateCmd) options(g *ociCLI, narration *os.File) lifecycle.CreateOptions {
 	return lifecycle.CreateOptions{ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, ConsoleSocket: c.ConsoleSocket,
-		NoPivot: c.NoPivot, NoNewKeyring: c.NoNewKeyring, PreserveFDs: c.PreserveFds, Narration: narration}
+		NoPivot: c.NoPivot, NoNewKeyring: c.NoNewKeyring, PreserveFDs: c.PreserveFds, Narration: narration,
+		ExplainLog: g.ExplainLog}
 }
 
 type ociStartCmd struct {
@@ -238,9 +250,10 @@ type ociExecCmd struct {
 	Args          []string `arg:"" optional:"" passthrough:"" name:"command"`
 }
 
-func (c *ociExecCmd) Run(g *ociCLI) error {
+func (c *ociExecCmd) Run(g *ociCLI, narration *os.File) error {
 	o := lifecycle.ExecOptions{ID: c.ID, Args: c.Args, Env: c.Env, Cwd: c.Cwd, TTY: c.TTY,
-		PidFile: c.PidFile, ConsoleSocket: c.ConsoleSocket, Detach: c.Detach, PreserveFDs: c.PreserveFds}
+		PidFile: c.PidFile, ConsoleSocket: c.ConsoleSocket, Detach: c.Detach, PreserveFDs: c.PreserveFds,
+		Narration: narration}
 	if c.Process != "" {
 		b, err := os.ReadFile(c.Process)
 		if err != nil {
@@ -343,7 +356,7 @@ type ociRunCmd struct {
 
 func (c *ociRunCmd) Run(g *ociCLI, narration *os.File) error {
 	rt := g.runtime()
-	if err := rt.Create(c.options(narration)); err != nil {
+	if err := rt.Create(c.options(g, narration)); err != nil {
 		return err
 	}
 	if err := rt.Start(c.ID); err != nil {

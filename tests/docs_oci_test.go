@@ -6,7 +6,9 @@ package tests
 // same form as <!-- output: -->) and run here, in a private mount
 // namespace, with podman's configuration in the environment, where a
 // learner has it in /etc/containers. What the commands print is compared
-// whole, with TestDocs's normalization; -update rewrites the blocks.
+// whole, with TestDocs's normalization, and the test's podman store
+// spelled as podman's default one (podmanPaths); -update rewrites the
+// blocks.
 
 import (
 	"context"
@@ -14,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -164,7 +167,7 @@ func runPodmanBlocks(t *testing.T, blocks []outputBlock) []string {
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
-	text := normalizeOutput(out.String(), outputPaths{pwd: w.dir, rootfs: w.rootfs, ownCgroups: docsCgroupDirs()}, nil)
+	text := normalizeOutput(podmanPaths(out.String(), store), outputPaths{pwd: w.dir, rootfs: w.rootfs, ownCgroups: docsCgroupDirs()}, nil)
 	parts := strings.Split(text, blockSeparator+"\n")
 	if len(parts) != len(blocks)+1 {
 		t.Fatalf("the script printed %d block separators, want %d; output:\n%s", len(parts)-1, len(blocks), text)
@@ -174,4 +177,17 @@ func runPodmanBlocks(t *testing.T, blocks []outputBlock) []string {
 		outputs[i] = strings.TrimRight(outputs[i], "\n")
 	}
 	return outputs
+}
+
+// podmanShortID is a container's short id (its hostname), 12 hex digits.
+var podmanShortID = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
+
+// podmanPaths spells the test's store as podman's defaults do, where a
+// learner's podman keeps its containers (/var/lib/containers/storage, and
+// /run/containers/storage for the runroot), and a container's short id
+// as <id>, unpadded: in these blocks it is a hostname, not a table cell.
+func podmanPaths(s, store string) string {
+	s = strings.NewReplacer(filepath.Join(store, "root"), "/var/lib/containers/storage",
+		filepath.Join(store, "r"), "/run/containers/storage").Replace(s)
+	return podmanShortID.ReplaceAllString(s, "<id>")
 }

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
 )
 
@@ -913,5 +914,74 @@ func TestFinalOCIJoinUserNamespace(t *testing.T) {
 	ociNothingLeft(t, e, owner)
 	if after := hostMountinfo(t); strings.Join(before, "\n") != strings.Join(after, "\n") {
 		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+}
+
+// TestFinalOCIExplainLog drives create, start and delete as podman does
+// with --runtime-flag explain-log=FILE: the flag reaches create and start,
+// not delete (podman's cleanup leaves runtime flags out), and the
+// container's process narrates on what create hands it. The file must
+// hold all of it, each command under a line naming it, nothing must go to
+// stderr, and strace must agree with every line, the container
+// process's included.
+func TestFinalOCIExplainLog(t *testing.T) {
+	e := newOCI(t)
+	strace := requireTool(t, "strace")
+	var rootfs string
+	bundle := ociBundle(t, e, []string{"true"}, func(spec map[string]any) {
+		rootfs = spec["root"].(map[string]any)["path"].(string)
+	})
+	id := "xlog-" + filepath.Base(bundle)
+	log := filepath.Join(t.TempDir(), "explain.txt")
+	oci := func(background bool, args ...string) *traced {
+		o := traceOptions{roots: []string{bundle, rootfs}, binary: e.bin, background: background, alsoNarration: []string{log}}
+		return startTraced(t, strace, finalStep, append([]string{"--root", e.root}, args...), o)
+	}
+	create := oci(true, "--explain-log", log, "create", "--bundle", bundle, id)
+	for deadline := time.Now().Add(runTimeout); e.run("state", id).code != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was never created", id)
+		}
+	}
+	e.waitStatus(id, "created")
+	start := oci(false, "--explain-log", log, "start", id)
+	started := start.wait()
+	created := create.wait()
+	e.waitStatus(id, "stopped")
+	del := oci(false, "delete", id)
+	rep := sumReports(created, started, del.wait())
+	t.Logf("create, start, delete into --explain-log: %d narrated calls, %d traced, %d mismatches", rep.narrated, rep.traced, len(rep.mismatches))
+	for _, tr := range []*traced{create, start, del} {
+		if b, _ := os.ReadFile(tr.errFile); len(b) > 0 {
+			t.Errorf("%s wrote to stderr with --explain-log:\n%s", tr.label, b)
+		}
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	var headers []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "=== ") {
+			headers = append(headers, l)
+		}
+	}
+	want := []string{
+		"=== box-runc --root " + e.root + " --explain-log " + log + " create --bundle " + bundle + " " + id,
+		"=== box-runc --root " + e.root + " --explain-log " + log + " start " + id,
+		"=== box-runc --root " + e.root + " delete " + id,
+	}
+	if diff := cmp.Diff(want, headers); diff != "" {
+		t.Errorf("the log's command lines (-want +got):\n%s\nlog:\n%s", diff, text)
+	}
+	for _, line := range []string{
+		"# process: Wait for start: opening the exec fifo for writing blocks until start opens it for reading.", // the container's process
+		`  execve("/bin/true", ["true"]`,                   // the container's process, let go by start
+		"# state: Remove the container's state directory.", // delete, without the flag
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("the log has no line %q:\n%s", line, text)
+		}
 	}
 }

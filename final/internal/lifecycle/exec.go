@@ -33,6 +33,8 @@ type ExecOptions struct {
 	ConsoleSocket string
 	Detach        bool
 	PreserveFDs   int
+	// Narration is where a forked copy narrates (--explain); nil: stderr.
+	Narration *os.File
 }
 
 // execProcess is the process exec runs.
@@ -125,7 +127,7 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	if userNS {
 		// The user namespace first, which only a process of one thread
 		// may join: a forked copy of box joins, then becomes p.
-		pid, err := c.execJoined(p, kinds, console, o.PreserveFDs)
+		pid, err := c.execJoined(p, kinds, console, o.PreserveFDs, o.Narration)
 		if err != nil {
 			return 0, err
 		}

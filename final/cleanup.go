@@ -102,7 +102,8 @@ func (cl *cleanupCmd) Run(g *cli) error {
 
 // sweepOrphanRoots removes the container roots of the image store whose
 // container's state is gone: it kills what still runs in them, unmounts
-// and deletes them, and says so, one line each.
+// and deletes them, and says so, one line each; then the image store's
+// short links whose layer is gone (image.Store.RemoveStaleLinks).
 func sweepOrphanRoots(g *cli, store *state.Store) ([]string, error) {
 	s, err := image.Open(g.Store)
 	if err != nil {
@@ -154,7 +155,11 @@ func sweepOrphanRoots(g *cli, store *state.Store) ([]string, error) {
 		}
 		lines = append(lines, what+": "+why)
 	}
-	return lines, nil
+	stale, err := s.RemoveStaleLinks()
+	for _, p := range stale {
+		lines = append(lines, "removed short link "+p+": the layer it named is gone")
+	}
+	return lines, err
 }
 
 // plural is "1 process", "2 processes".

@@ -75,11 +75,18 @@ func (s *Store) removeUnusedLayers(candidates []string, pinned map[string]bool) 
 			continue
 		}
 		seen[d] = true
-		narrate.Explain(narrate.Layers, "Delete layer %s: no image has it any more.", ShortDigest(d))
 		copies, _ := filepath.Glob(filepath.Join(s.shiftedDir(), "*", strings.TrimPrefix(d, "sha256:")))
 		sort.Strings(copies)
+		var ranges []string
+		for _, c := range copies {
+			ranges = append(ranges, filepath.Base(filepath.Dir(c)))
+		}
+		narrate.Explain(narrate.Layers, "Delete layer %s: no image has it any more. First its short links, then each of its dirs moved whole into tmp and removed there, so a deletion cut short leaves no half layer where a whole one is expected.", ShortDigest(d))
+		if err := s.removeLinks(d, ranges); err != nil {
+			return deleted, fmt.Errorf("delete layer %s: %w", d, err)
+		}
 		for _, p := range append(copies, s.LayerDir(d)) {
-			if err := sys.RemoveAll(p); err != nil {
+			if err := s.removeTree(p); err != nil {
 				return deleted, fmt.Errorf("delete layer %s: %w", d, err)
 			}
 		}
@@ -94,6 +101,20 @@ func (s *Store) removeUnusedLayers(candidates []string, pinned map[string]bool) 
 		}
 	}
 	return deleted, nil
+}
+
+// removeTree moves the tree at p into tmp, whole, and removes it there:
+// until the rename, p is whole; after it, what is left is work in
+// progress of a runtime that, if killed, removeStaleTemp finishes.
+func (s *Store) removeTree(p string) error {
+	tmp, err := s.newTemp("delete")
+	if err != nil {
+		return err
+	}
+	if err := sys.Rename(p, tmp); err != nil {
+		return err
+	}
+	return sys.RemoveAll(tmp)
 }
 
 // forgetImported removes the records of imported files (imported.go) that

@@ -50,7 +50,8 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 	if want != "" {
 		if l, err := s.layer(want); err == nil {
 			narrate.Explain(narrate.Layers, "Layer %s (%s) is in the store already: content addressing extracts it once.", ShortDigest(want), what)
-			return l, false, nil
+			_, err := s.addLink(want, nil) // gone if a runtime was killed before it made it
+			return l, false, err
 		}
 	}
 	plain, err := decompress(r)
@@ -92,7 +93,11 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 	}
 	if existing, err := s.layer(l.Digest); err == nil {
 		narrate.Explain(narrate.Layers, "Layer %s (%s) is in the store already: content addressing keeps one copy.", ShortDigest(l.Digest), what)
-		return existing, false, nil
+		_, err := s.addLink(l.Digest, nil)
+		return existing, false, err
+	}
+	if other := s.linkTaken(l.Digest, nil); other != "" {
+		return Layer{}, false, s.collision(l.Digest, other)
 	}
 	data, err := json.Marshal(layerInfo{Size: l.Size})
 	if err != nil {
@@ -104,11 +109,16 @@ func (s *Store) AddLayer(r io.Reader, want, what string) (l Layer, isNew bool, e
 	narrate.Explain(narrate.Layers, "Rename it to %s: the layer appears whole or not at all.", s.LayerDir(l.Digest))
 	if err := sys.Rename(tree, s.LayerDir(l.Digest)); err != nil {
 		if _, statErr := os.Stat(s.LayerDir(l.Digest)); statErr == nil {
-			return l, false, nil // another runtime stored the same layer meanwhile
+			// Another runtime stored the same layer meanwhile.
+			_, err := s.addLink(l.Digest, nil)
+			return l, false, err
 		}
 		return Layer{}, false, fmt.Errorf("store layer %s: %w", l.Digest, err)
 	}
 	stored = true
+	if _, err := s.addLink(l.Digest, nil); err != nil {
+		return l, true, err
+	}
 	return l, true, nil
 }
 

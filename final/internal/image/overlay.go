@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 
@@ -41,31 +39,20 @@ func (o overlayMount) options() string {
 // copies one page of it, including the final NUL.
 var maxMountData = os.Getpagesize() - 1
 
-// shortenLowers names the lower dirs by short symlinks l/0, l/1... in
-// dir, when their full paths do not fit in the page mount(2) copies; the
-// mount then runs from dir, as docker's overlay2 driver does with its l/
-// dir. It fails if even that does not fit.
-func (o *overlayMount) shortenLowers(dir string) error {
+// shortenLowers names the lower dirs by names, their short links in dir
+// (links.go), when their full paths do not fit in the page mount(2)
+// copies; the mount then runs from dir, as docker's overlay2 driver does
+// from its l/ dir. The links are the store's, made with each layer: none
+// is made here. It fails if even the short names do not fit.
+func (o *overlayMount) shortenLowers(dir string, names []string) error {
 	n := len(o.options())
 	if n <= maxMountData {
 		return nil
 	}
-	links := filepath.Join(dir, "l")
-	narrate.Explain(narrate.Layers, "The mount options would be %d bytes, more than the %d mount(2) takes: name the layers by short symlinks in %s.", n, maxMountData, links)
-	if err := sys.MkdirNew(links, 0o700); err != nil {
-		return err
-	}
-	short := make([]string, len(o.lower))
-	for i, layer := range o.lower {
-		name := strconv.Itoa(i)
-		if err := sys.Symlink(layer, filepath.Join(links, name)); err != nil {
-			return err
-		}
-		short[i] = "l/" + name
-	}
-	o.lower, o.dir = short, dir
+	narrate.Explain(narrate.Layers, "The mount options would be %d bytes, more than the %d mount(2) takes: name the layers by their short links in %s, and mount from there.", n, maxMountData, dir)
+	o.lower, o.dir = names, dir
 	if n := len(o.options()); n > maxMountData {
-		return fmt.Errorf("the image has %d layers: too many for one overlay mount (%d bytes of options, the kernel takes %d)", len(short), n, maxMountData)
+		return fmt.Errorf("the image has %d layers: too many for one overlay mount (%d bytes of options, the kernel takes %d)", len(names), n, maxMountData)
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ package image
 //	work/       overlayfs's scratch dir, on the same filesystem as upper
 //	rw/         instead, when the store is on overlayfs: a tmpfs holding
 //	            upper/ and work/
-//	l/          short links to the layers, when their paths are too long
 //	owner       the container's state dir (STATE/containers/ID): when it
 //	            is gone (a cleared /run, a reboot), cleanup knows the root
 //	            is orphaned (orphans.go)
@@ -95,6 +94,12 @@ func (r *Root) Lowers(digests []string) []string {
 // which is the container's "/". owner is the container's state dir,
 // written first, so that no root without one exists outside the store's
 // lock. On failure it removes what it made.
+//
+// What it does is the same for 1 layer or 64: the lower dirs are named by
+// their paths, or by the short links the store keeps (links.go), and no
+// layer is looked at first. A layer that is missing, or has no copy for m
+// yet, or no link, makes the mount fail with ENOENT; then, and only then,
+// each layer is looked at, what is missing made, and the mount made again.
 func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error) {
 	unlock, err := r.store.lock(false)
 	if err != nil {
@@ -104,22 +109,32 @@ func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error)
 	if err := r.store.removeStaleTemp(); err != nil {
 		return err
 	}
+	if len(digests) == 0 {
+		return errors.New("the image has no layers, so nothing to run: build one with ADD or COPY")
+	}
 	o := overlayMount{}
+	var names []string // the short links, top first
 	for i := len(digests) - 1; i >= 0; i-- {
 		d := digests[i]
-		if _, err := r.store.layer(d); err != nil || !ValidDigest(d) {
-			return fmt.Errorf("layer %s of the image is missing from the store %s; load the image again", d, r.store.dir)
+		if !ValidDigest(d) {
+			return fmt.Errorf("layer %q of the image is not a sha256 digest; load the image again", d)
 		}
 		dir := r.store.LayerDir(d)
 		if m != nil {
-			if dir, err = r.store.shiftedLayer(d, *m); err != nil {
+			dir = r.store.shiftedLayerDir(d, *m)
+		}
+		o.lower = append(o.lower, dir)
+		names = append(names, shortName(d))
+	}
+	// One stat: without a copy of the top layer for m, this is most
+	// likely the image's first container in this id range, so the copies
+	// are made before mounting rather than after a failed mount.
+	if m != nil {
+		if _, err := os.Stat(o.lower[0]); err != nil {
+			if _, err := r.store.completeLayers(digests, m); err != nil {
 				return err
 			}
 		}
-		o.lower = append(o.lower, dir)
-	}
-	if len(o.lower) == 0 {
-		return errors.New("the image has no layers, so nothing to run: build one with ADD or COPY")
 	}
 	narrate.Explain(narrate.Layers, "Make the container's dir %s, and name in it the container's state dir, which cleanup looks for.", r.dir)
 	if err := sys.MkdirNew(r.dir, 0o700); err != nil {
@@ -136,10 +151,23 @@ func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error)
 	if err := r.makeDirs(&o, m); err != nil {
 		return err
 	}
-	if err := o.shortenLowers(r.dir); err != nil {
+	if err := o.shortenLowers(r.store.linkSet(m), names); err != nil {
 		return err
 	}
 	narrate.Explain(narrate.Layers, "Mount the container's root: the image's %s read-only, under its own writable upper dir.", Plural(len(o.lower), "layer"))
+	err = o.mount(r.Rootfs())
+	if !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	narrate.Explain(narrate.Layers, "ENOENT: a layer%s, or its short link, is missing; look at each layer, and make what the store can.", copyOf(m))
+	made, cerr := r.store.completeLayers(digests, m)
+	if cerr != nil {
+		return cerr
+	}
+	if !made {
+		return err
+	}
+	narrate.Explain(narrate.Layers, "Mount the container's root again, now that every lower dir is there.")
 	return o.mount(r.Rootfs())
 }
 

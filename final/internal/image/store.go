@@ -25,6 +25,9 @@ import (
 //	STORE/layers/sha256/HEX/         a layer's files: an overlay lower dir
 //	STORE/layers/sha256/HEX.json     the layer's size
 //	STORE/shifted/HOSTID-SIZE/HEX/   the layer owned by a user namespace's ids
+//	STORE/l/sha256/SHORT             a short link to a layer, and to its copies
+//	STORE/l/HOSTID-SIZE/SHORT        in l/HOSTID-SIZE: the names of an overlay
+//	                                 mount of many layers (links.go)
 //	STORE/images/NAME.json           an image: its layers in order, its config
 //	STORE/containers/MOUNTID/        a container's root: the overlay's mount
 //	                                 point, upper and work dirs (rwlayer.go)
@@ -62,7 +65,7 @@ func (s *Store) Init() error {
 		mode fs.FileMode
 	}{
 		{s.dir, 0o711}, {s.layersDir(), 0o700}, {s.shiftedDir(), 0o700}, {s.imagesDir(), 0o700},
-		{s.containersDir(), 0o711}, {s.tmpDir(), 0o700},
+		{s.linksDir(), 0o700}, {s.containersDir(), 0o711}, {s.tmpDir(), 0o700},
 	}
 	explained := false
 	for _, d := range dirs {
@@ -70,7 +73,7 @@ func (s *Store) Init() error {
 			continue
 		}
 		if !explained {
-			narrate.Explain(narrate.Layers, "Make the store's directories in %s: layers, their copies for user namespaces, images, container roots, work in progress.", s.dir)
+			narrate.Explain(narrate.Layers, "Make the store's directories in %s: layers, their copies for user namespaces, their short links, images, container roots, work in progress.", s.dir)
 			explained = true
 		}
 		if err := mkdirAll(d.path, uint32(d.mode)); err != nil {

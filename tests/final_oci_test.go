@@ -984,4 +984,13 @@ func TestFinalOCIExplainLog(t *testing.T) {
 			t.Errorf("the log has no line %q:\n%s", line, text)
 		}
 	}
+	// A log that cannot be opened is bad input: one line, nothing made.
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "explain.txt")
+	r := e.run("--explain-log", missing, "create", "--bundle", bundle, id)
+	if r.code == 0 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || !strings.Contains(r.stderr, "--explain-log") {
+		t.Errorf("create with --explain-log in a missing directory: %s, want one line naming --explain-log", r)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed create left its state: %v", err)
+	}
 }

@@ -202,31 +202,26 @@ func (s *Store) RemoveStaleLinks() ([]string, error) {
 // completeLayers makes what the layers (digests, bottom first) lack to be
 // mounted: with a user namespace (m not nil) their copies for its ids,
 // and the short links. A layer that is not in the store at all is an
-// error that says how to get it back. It says whether it made anything.
-// The caller holds the store's lock, shared.
-func (s *Store) completeLayers(digests []string, m *state.IDMap) (made bool, err error) {
+// error that says how to get it back. The caller holds the store's lock,
+// shared.
+func (s *Store) completeLayers(digests []string, m *state.IDMap) error {
 	for i := len(digests) - 1; i >= 0; i-- {
 		d := digests[i]
 		if _, err := os.Stat(s.LayerDir(d)); err != nil {
-			return made, fmt.Errorf("layer %s of the image is missing from the store %s; load the image again", d, s.dir)
+			return fmt.Errorf("layer %s of the image is missing from the store %s; load the image again", d, s.dir)
 		}
-		newLink, err := s.addLink(d, nil)
-		if err != nil {
-			return made, err
+		if _, err := s.addLink(d, nil); err != nil {
+			return err
 		}
-		made = made || newLink
 		if m == nil {
 			continue
 		}
-		newCopy, err := s.shiftedLayer(d, *m)
-		if err != nil {
-			return made, err
+		if err := s.shiftedLayer(d, *m); err != nil {
+			return err
 		}
-		newLink, err = s.addLink(d, m)
-		if err != nil {
-			return made, err
+		if _, err := s.addLink(d, m); err != nil {
+			return err
 		}
-		made = made || newCopy || newLink
 	}
-	return made, nil
+	return nil
 }

@@ -131,7 +131,7 @@ func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error)
 	// are made before mounting rather than after a failed mount.
 	if m != nil {
 		if _, err := os.Stat(o.lower[0]); err != nil {
-			if _, err := r.store.completeLayers(digests, m); err != nil {
+			if err := r.store.completeLayers(digests, m); err != nil {
 				return err
 			}
 		}
@@ -160,11 +160,9 @@ func (r *Root) Mount(digests []string, m *state.IDMap, owner string) (err error)
 		return err
 	}
 	narrate.Explain(narrate.Layers, "ENOENT: a layer%s, or its short link, is missing; look at each layer, and make what the store can.", copyOf(m))
-	made, cerr := r.store.completeLayers(digests, m)
-	if cerr != nil {
-		return cerr
-	}
-	if !made {
+	// Mounted again even when nothing was made here: another runtime may
+	// have made what was missing since the mount failed.
+	if err := r.store.completeLayers(digests, m); err != nil {
 		return err
 	}
 	narrate.Explain(narrate.Layers, "Mount the container's root again, now that every lower dir is there.")

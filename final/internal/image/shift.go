@@ -31,36 +31,35 @@ func (s *Store) shiftedLayerDir(digest string, m state.IDMap) string {
 }
 
 // shiftedLayer makes the copy of a layer owned by the ids of m, if there
-// is none yet, and says whether it made it. The caller holds the store's
-// lock, shared.
-func (s *Store) shiftedLayer(digest string, m state.IDMap) (bool, error) {
+// is none yet. The caller holds the store's lock, shared.
+func (s *Store) shiftedLayer(digest string, m state.IDMap) error {
 	dst := s.shiftedLayerDir(digest, m)
 	if _, err := os.Stat(dst); err == nil {
-		return false, nil
+		return nil
 	}
 	tmp, err := s.newTemp("shift")
 	if err != nil {
-		return false, err
+		return err
 	}
 	narrate.Explain(narrate.User, "Copy layer %s with its owners shifted by %d, so root of the container's user namespace owns its files (once per id range; as docker's userns-remap).", ShortDigest(digest), m.HostID)
 	if err := mkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return false, err
+		return err
 	}
 	tree := sys.NewTree(tmp)
 	err = copyShifted(tree, s.LayerDir(digest), tmp, func(id int) int { return shiftID(id, m) })
 	tree.Done()
 	if err != nil {
 		_ = sys.RemoveAll(tmp)
-		return false, fmt.Errorf("shift layer %s: %w", ShortDigest(digest), err)
+		return fmt.Errorf("shift layer %s: %w", ShortDigest(digest), err)
 	}
 	if err := sys.Rename(tmp, dst); err != nil {
 		_ = sys.RemoveAll(tmp)
 		if _, statErr := os.Stat(dst); statErr == nil {
-			return false, nil // another runtime made the same copy meanwhile
+			return nil // another runtime made the same copy meanwhile
 		}
-		return false, fmt.Errorf("store shifted layer %s: %w", dst, err)
+		return fmt.Errorf("store shifted layer %s: %w", dst, err)
 	}
-	return true, nil
+	return nil
 }
 
 // shiftID maps a container id to the host: ids inside the range move up

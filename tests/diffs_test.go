@@ -101,10 +101,7 @@ const maxStepDiff = 800
 // overStepDiff lists the steps whose diff is still over maxStepDiff, with
 // why: the test fails for a step over the limit that is not listed, and
 // for a listed step that is under it again (take it off the list).
-var overStepDiff = map[string]string{
-	"06-cgroups": "cgroup.go has v1 and v2 side by side, with delegation, accounting, the freezer and leftovers' cleanup (issue 13: slim it)",
-	"07-layers":  "image.go copies each layer for the user namespace's ids and keeps a store's bookkeeping; overlay.go cleans up after killed runtimes (issue 13: slim it)",
-}
+var overStepDiff = map[string]string{}
 
 // diffSize is what diff -ruN says about a step's program code.
 type diffSize struct {

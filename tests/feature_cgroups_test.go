@@ -102,7 +102,7 @@ func hostCgroupVersion(t *testing.T) int {
 }
 
 // TestCgroupsOnHost runs the cgroup checks on this host's cgroups, as root:
-// limits, accounting, freezing, placement and cleanup. It runs alone (not
+// limits, OOM kills, placement and cleanup. It runs alone (not
 // in parallel): it counts the cgroups on the host before and after.
 func TestCgroupsOnHost(t *testing.T) {
 	requireRoot(t)

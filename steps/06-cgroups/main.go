@@ -20,11 +20,11 @@ import (
 
 // lesson is what --help says this program adds to the one before it.
 const lesson = `Run a command in a container with limits: a control group (cgroups(7)) of
-its own, on cgroup v1 or v2, caps its memory (-m, --memory-swap), CPU time
-(--cpus, --cpu-weight) and processes (--pids-limit), counts what it used
-(printed at exit) and can freeze it (--freeze-after). The process is in its
-cgroup before the command runs. The cleanup command also removes the
-cgroups of a runtime that was killed.`
+its own, on cgroup v1 or v2, caps its memory (-m), CPU time (--cpus,
+--cpu-weight) and processes (--pids-limit). The process is in its cgroup
+before the command runs, and the runtime says when the OOM killer killed in
+it. The cleanup command also removes the cgroups of a runtime that was
+killed.`
 
 // cli is the command line; kong builds the parser and --help from it.
 type cli struct {
@@ -250,11 +250,9 @@ func (r *runCmd) Run(c *cli) error {
 		_ = child.Wait()
 		return err
 	}
-	stopFreezing := cg.freezeLater()
 	stop := forwardSignals(child.Process, signals)
 	err = child.Wait()
 	stop()
-	stopFreezing()
 	if hostEnd != "" {
 		if err := disconnectVeth(hostEnd); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v; run: %s cleanup\n", programName(), err, programName())
@@ -265,7 +263,7 @@ func (r *runCmd) Run(c *cli) error {
 		return fmt.Errorf("wait for container process: %w", err)
 	}
 	status := exitStatus(child.ProcessState)
-	cg.report(status)
+	cg.reportOOM(status)
 	if status != 0 {
 		return exitCode(status)
 	}

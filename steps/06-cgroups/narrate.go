@@ -32,7 +32,7 @@ const (
 	featNet                    // the network namespace and its interfaces
 	featIPC                    // the IPC namespace: System V objects
 	featUser                   // the user namespace and its id maps
-	featCgroup                 // control groups: limits, accounting, freezing
+	featCgroup                 // control groups: limits
 )
 
 var featureColors = map[feature]color.Attribute{
@@ -574,9 +574,7 @@ func idMapText(maps []syscall.SysProcIDMap) string {
 
 var fsTypeNames = map[int64]string{
 	unix.CGROUP2_SUPER_MAGIC: "CGROUP2_SUPER_MAGIC",
-	unix.CGROUP_SUPER_MAGIC:  "CGROUP_SUPER_MAGIC",
 	unix.TMPFS_MAGIC:         "TMPFS_MAGIC",
-	unix.SYSFS_MAGIC:         "SYSFS_MAGIC",
 }
 
 // statfs returns the type of the filesystem at path, its magic number.
@@ -598,14 +596,6 @@ func statfs(path string) (int64, error) {
 	return int64(st.Type), nil
 }
 
-func mkdirCgroup(path string) error {
-	err := narrate(fmt.Sprintf("mkdir(%s, 0755)", cString(path)), func() error { return unix.Mkdir(path, 0o755) })
-	if err != nil {
-		return fmt.Errorf("mkdir %s: %w", path, err)
-	}
-	return nil
-}
-
 func rmdirCgroup(path string) error {
 	err := narrate(fmt.Sprintf("rmdir(%s)", cString(path)), func() error { return unix.Rmdir(path) })
 	if err != nil {
@@ -625,12 +615,7 @@ func openDir(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-var flockNames = []flagName{
-	{unix.LOCK_SH, "LOCK_SH"},
-	{unix.LOCK_EX, "LOCK_EX"},
-	{unix.LOCK_NB, "LOCK_NB"},
-	{unix.LOCK_UN, "LOCK_UN"},
-}
+var flockNames = []flagName{{unix.LOCK_EX, "LOCK_EX"}, {unix.LOCK_NB, "LOCK_NB"}}
 
 // flock locks the open file f; the kernel drops the lock when the last
 // descriptor of it closes, also when its process is killed.
@@ -644,50 +629,27 @@ func flock(f *os.File, how int) error {
 }
 
 // writeCgroupFile writes value into a control file, in one write(2) as
-// the kernel wants it: "write PATH <- VALUE". A write the kernel waits in
-// (v1's memory.limit_in_bytes reclaims down to the new limit) fails with
-// EINTR when a signal arrives, and Go's runtime sends its threads signals:
-// that attempt is shown and the write made again, where os.WriteFile would
-// retry unseen.
+// the kernel wants it: "write PATH <- VALUE".
 func writeCgroupFile(path, value string) error {
-	call := fmt.Sprintf("write %s <- %s", path, cString(value))
-	for {
-		err := narrate(call, func() error { return writeOnce(path, value) })
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("write %q to %s: %w", value, path, err)
-		}
-		return nil
-	}
-}
-
-// writeOnce is open, one write(2) and close, with no retry.
-func writeOnce(path, value string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	err := narrate(fmt.Sprintf("write %s <- %s", path, cString(value)), func() error {
+		return os.WriteFile(path, []byte(value), 0)
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
 	}
-	_, err = unix.Write(fd, []byte(value))
-	if closeErr := unix.Close(fd); err == nil {
-		err = closeErr
-	}
-	return err
+	return nil
 }
 
 // readCgroupFile reads a control file and shows what the kernel wrote in
 // it: "read PATH -> VALUE".
 func readCgroupFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
-	text := strings.TrimSpace(string(b))
 	if err != nil {
 		narrate("read "+path, func() error { return err })
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-	if !narrator.quiet {
-		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  read %s -> %s\n", path, cString(text))
-	}
+	text := strings.TrimSpace(string(b))
+	printWhole(fmt.Sprintf("read %s -> %s", path, cString(text)))
 	return text, nil
 }
 
@@ -695,30 +657,14 @@ func readCgroupFile(path string) (string, error) {
 // and CLONE_INTO_CGROUP, so the kernel creates the process in the cgroup
 // whose directory dir is: it never runs anywhere else.
 func startProcessInCgroup(cmd *exec.Cmd, dir *os.File) error {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &unix.SysProcAttr{}
-	}
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = int(dir.Fd())
 	names := append(cloneFlagNames[:len(cloneFlagNames):len(cloneFlagNames)], flagName{unix.CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"})
 	flags := flagString(cmd.SysProcAttr.Cloneflags|unix.CLONE_PIDFD|unix.CLONE_INTO_CGROUP, names)
-	note := " /* Go adds CLONE_VM|CLONE_VFORK */"
-	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
-		note = ""
-	}
-	call := fmt.Sprintf("clone3({flags=%s, exit_signal=SIGCHLD, cgroup=%d}%s, 88)", flags, dir.Fd(), note)
+	call := fmt.Sprintf("clone3({flags=%s, exit_signal=SIGCHLD, cgroup=%d}, 88)", flags, dir.Fd())
 	_, err := narrateWhole(call, func() (int, error) { return startWithPidfd(cmd) })
 	if err == nil {
 		narrateChildSetup(cmd)
 	}
 	return err
-}
-
-func killProcess(pid int, sig unix.Signal) error {
-	call := fmt.Sprintf("kill(%d, %s)", pid, unix.SignalName(sig))
-	err := narrate(call, func() error { return unix.Kill(pid, sig) })
-	if err != nil {
-		return fmt.Errorf("kill %d: %w", pid, err)
-	}
-	return nil
 }

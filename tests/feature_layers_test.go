@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,10 +29,11 @@ import (
 // Features of image layers: an image is a stack of read-only layers named
 // by the sha256 of their tars, the container's root is an overlay of them
 // under an upper dir of its own, mounted inside the container's user
-// namespace on copies of the layers given to its ids, OCI whiteouts and
-// opaque dirs become overlayfs ones, and the runtime shows what the
-// container changed. The tests build their own images, in docker save and
-// OCI layout form, with archive/tar: no Docker, no network.
+// namespace on layers given to its ids, whiteouts and opaque dirs hide
+// what is below, and the runtime shows what the container changed. The
+// tests build their own images with archive/tar (final loads them in
+// docker save and OCI layout form; a step imports the bottom layer and
+// commits the others from containers): no Docker, no network.
 
 const layersStep = "07-layers"
 
@@ -411,18 +411,61 @@ func newStore(t testing.TB) string {
 	return safeTempDir(t, "store-", 0o711)
 }
 
-// loadedStore is a new store with the test image loaded from its docker
-// save archive, or "" when step cannot load images.
+// loadedStore is a new store with the test image layers-test:docker, or ""
+// when step cannot make it. final loads it from its docker save archive.
+// A step imports layer 1 (the rootfs with imageLayer1) and makes layers 2
+// and 3 as an image builder does: it runs each one's changes in a
+// container and commits its upper dir, where overlayfs itself makes the
+// whiteouts and the opaque dir.
 func loadedStore(t *testing.T, step string) string {
 	t.Helper()
 	imgs := images(t)
 	store := newStore(t)
-	r := run(t, step, "--quiet", "load", "--store", store, imgs.dockerSave)
-	if r.code != 0 {
-		t.Logf("load: %s", r)
+	if step == finalStep {
+		if r := run(t, step, "--quiet", "load", "--store", store, imgs.dockerSave); r.code != 0 {
+			t.Logf("load: %s", r)
+			return ""
+		}
+		return store
+	}
+	if r := run(t, step, "--quiet", "import", "--store", store, imgs.baseTar, "layers-test:1"); r.code != 0 {
+		t.Logf("import: %s", r)
 		return ""
 	}
+	for i, script := range []string{imageScript2, imageScript3} {
+		from, to := fmt.Sprintf("layers-test:%d", i+1), fmt.Sprintf("layers-test:%d", i+2)
+		if i == 1 {
+			to = "layers-test:docker"
+		}
+		if r := run(t, step, "--quiet", "run", "--store", store, "--image", from, "--commit", to, "--", "sh", "-c", script); r.code != 0 {
+			t.Logf("commit %s: %s", to, r)
+			return ""
+		}
+	}
 	return store
+}
+
+// imageScript2 and imageScript3 make, in a container, the changes of
+// imageLayer2 and imageLayer3. An opaque dir is a dir deleted and made
+// again; an owner past 65535 cannot be given inside, so /etc/far is
+// nobody's.
+const (
+	imageScript2 = `set -e; rm /data/delete; echo 'replace v2' > /data/replace; echo 'added by layer 2' > /data/added
+rm -r /opq; mkdir /opq; echo 'new in opaque' > /opq/new; rm -r /gone`
+	imageScript3 = `set -e; rm /data/added; echo 'reborn in layer 3' > /data/delete; echo 3 > /etc/layer3
+echo 'an owner past 65535' > /etc/far; chown 65534:65534 /etc/far`
+)
+
+// imageLayers are the digests of the test image's layers, bottom first.
+func imageLayers(t testing.TB, step, store string) []string {
+	if step == finalStep {
+		return images(t).diffIDs
+	}
+	b, err := os.ReadFile(filepath.Join(store, "images", "layers-test:docker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
 }
 
 // runImage runs cmd quietly in a container of the test image.
@@ -455,7 +498,7 @@ func rootIsOverlay(t *testing.T, step string) bool {
 			// The steps mount the overlay inside the user namespace, which
 			// takes userxattr; final mounts it from the host side.
 			mountedRight := step == finalStep || strings.Contains(e.line, "userxattr")
-			return e.fsType == "overlay" && strings.Contains(e.line, strings.TrimPrefix(images(t).diffIDs[2], "sha256:")) && mountedRight
+			return e.fsType == "overlay" && strings.Contains(e.line, strings.TrimPrefix(imageLayers(t, step, store)[2], "sha256:")) && mountedRight
 		}
 	}
 	t.Fatalf("no root in the container's mountinfo:\n%s", r.stdout)
@@ -503,9 +546,8 @@ func copyOnWrite(t *testing.T, step string) bool {
 	return ok && noContainerLeftovers(t, store)
 }
 
-// firstRunHash runs a first container, which gives the layers to the ids
-// of its user namespace (a copy in layers/100000), then hashes the layers,
-// the extracted ones and the copies, for later runs to compare with.
+// firstRunHash runs a first container, then hashes the layers for later
+// runs to compare with.
 func firstRunHash(t *testing.T, step, store string) map[string]string {
 	t.Helper()
 	if r := runImage(t, step, store, nil, "true"); r.code != 0 {
@@ -575,11 +617,10 @@ func noContainerLeftovers(t testing.TB, store string) bool {
 	return ok
 }
 
-// TestLayersLoad loads the test image from a docker save archive, and in
-// final also from an OCI layout directory and a tar of it: the layers are
-// stored once, and images and history list them with their digests and
-// sizes.
-func TestLayersLoad(t *testing.T) {
+// TestLayersImport imports one rootfs tarball under two names: the layer
+// is named by the sha256 of the tar, stored once, owned by the user
+// namespace's host ids, and each image lists its digest.
+func TestLayersImport(t *testing.T) {
 	requireRoot(t)
 	imgs := images(t)
 	for _, step := range layerSteps(t) {
@@ -587,103 +628,33 @@ func TestLayersLoad(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			t.Parallel()
 			store := newStore(t)
-			type load struct {
-				args     []string
-				stdout   string
-				deduped  int // layers the narration must say are stored already
-				imageTag string
-			}
-			loads := []load{
-				{[]string{imgs.dockerSave}, "Loaded layers-test:docker: 3 layers\n", 0, "layers-test:docker"},
-				{[]string{imgs.ociDir}, "Loaded layers-test:oci: 3 layers\n", 3, "layers-test:oci"},
-				{[]string{imgs.ociTar, "from-tar"}, "Loaded from-tar: 3 layers\n", 3, "from-tar:latest"},
-			}
-			names := []string{"from-tar:latest", "layers-test:docker", "layers-test:oci"}
-			if step != finalStep {
-				// Step 07 loads docker save archives only: an OCI layout
-				// holds the same layers, and final reads it.
-				loads = []load{loads[0], {[]string{imgs.dockerSave, "from-tar"}, "Loaded from-tar: 3 layers\n", 3, "from-tar:latest"}}
-				names = names[:2]
-			}
-			for _, l := range loads {
-				r := run(t, step, append([]string{"load", "--store", store}, l.args...)...)
-				if r.code != 0 || r.stdout != l.stdout {
-					t.Fatalf("load %v: want stdout %q\n%s", l.args, l.stdout, r)
+			for i, name := range []string{"one", "two:v2"} {
+				r := run(t, step, "import", "--store", store, imgs.baseTar, name)
+				want := fmt.Sprintf("Imported %s: 1 layer, %s\n", name, imgs.diffIDs[0])
+				if r.code != 0 || r.stdout != want {
+					t.Fatalf("import %s: want stdout %q\n%s", name, want, r)
 				}
-				if n := strings.Count(r.stderr, "is in the store already"); n != l.deduped {
-					t.Errorf("load %v: narration says %d layers were stored already, want %d:\n%s", l.args, n, l.deduped, r.stderr)
+				if stored := strings.Contains(r.stderr, "is in the store already"); stored != (i == 1) {
+					t.Errorf("import %s: the narration should say the layer is stored already only the second time:\n%s", name, r.stderr)
+				}
+				b, err := os.ReadFile(filepath.Join(store, "images", name))
+				if err != nil || string(b) != imgs.diffIDs[0]+"\n" {
+					t.Errorf("images/%s = %q, %v; want the layer's digest", name, b, err)
 				}
 			}
-			var wantDirs []string
-			for _, d := range imgs.diffIDs {
-				wantDirs = append(wantDirs, strings.TrimPrefix(d, "sha256:"))
+			entries, _ := os.ReadDir(filepath.Join(store, "layers", "100000"))
+			if len(entries) != 1 || entries[0].Name() != strings.TrimPrefix(imgs.diffIDs[0], "sha256:") {
+				t.Errorf("layers/100000 should hold one layer named by the tar's sha256: %v", entries)
 			}
-			sort.Strings(wantDirs)
-			var gotDirs []string
-			entries, _ := os.ReadDir(filepath.Join(store, "layers", "0", "sha256"))
-			for _, e := range entries {
-				if e.IsDir() {
-					gotDirs = append(gotDirs, e.Name())
-				}
-			}
-			if diff := cmp.Diff(wantDirs, gotDirs); diff != "" {
-				t.Errorf("layer dirs: one per diff_id, shared by the three images (-want +got):\n%s", diff)
-			}
-
-			var total int64
-			for _, s := range imgs.sizes {
-				total += s
-			}
-			r := run(t, step, "images", "--store", store)
-			wantImages := [][]string{{"NAME", "LAYERS", "SIZE"}}
-			for _, name := range names {
-				wantImages = append(wantImages, []string{name, "3", decimalSize(total)})
-			}
-			if diff := cmp.Diff(wantImages, fieldsOf(r.stdout)); diff != "" {
-				t.Errorf("images (-want +got):\n%s\n%s", diff, r)
-			}
-
-			for _, l := range loads {
-				r := run(t, step, "history", "--store", store, l.imageTag)
-				want := [][]string{{"LAYER", "SIZE", "CREATED", "BY"}}
-				for i := len(imgs.diffIDs) - 1; i >= 0; i-- {
-					want = append(want, append([]string{imgs.diffIDs[i], strconv.FormatInt(imgs.sizes[i], 10)}, strings.Fields(imageCreatedBy[i])...))
-				}
-				if diff := cmp.Diff(want, fieldsOf(r.stdout)); diff != "" {
-					t.Errorf("history %s (-want +got):\n%s\n%s", l.imageTag, diff, r)
-				}
-			}
+			noContainerLeftovers(t, store)
 		})
 	}
 }
 
-// fieldsOf splits output into lines of fields.
-func fieldsOf(s string) [][]string {
-	var rows [][]string
-	for _, line := range nonEmptyLines(s) {
-		rows = append(rows, strings.Fields(line))
-	}
-	return rows
-}
-
-// decimalSize is a size as docker prints it: three digits and a decimal
-// unit, 2.14MB.
-func decimalSize(n int64) string {
-	units := []string{"B", "kB", "MB", "GB"}
-	v, i := float64(n), 0
-	for v >= 1000 && i < len(units)-1 {
-		v /= 1000
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%dB", n)
-	}
-	return strconv.FormatFloat(v, 'f', 3-len(strconv.Itoa(int(v))), 64) + units[i]
-}
-
 // TestLayersCopyOnWrite changes the image in a container and checks the
-// report of the changes, the upper dir kept with --keep, the layers
-// untouched, and cleanup of the kept dir.
+// report of the changes and the layers untouched; then commits the same
+// changes: the new layer holds the upper dir, whiteout and opaque mark
+// included, and a container of the new image sees the changes.
 func TestLayersCopyOnWrite(t *testing.T) {
 	requireRoot(t)
 	for _, step := range layerSteps(t) {
@@ -694,39 +665,28 @@ func TestLayersCopyOnWrite(t *testing.T) {
 			if store == "" {
 				t.Fatal("cannot load the test image")
 			}
-			before := firstRunHash(t, step, store)
+			before := hashTree(t, filepath.Join(store, "layers"))
 			script := "echo changed > /data/keep && rm /data/replace && echo new > /data/fresh && rm -r /opq && mkdir /opq && echo again > /opq/again"
-			r := run(t, step, "run", "--store", store, "--image", "layers-test:docker", "--keep", "--", "sh", "-c", script)
+			r := run(t, step, "run", "--store", store, "--image", "layers-test:docker", "--", "sh", "-c", script)
 			if r.code != 0 {
 				t.Fatalf("run: %s", r)
 			}
 			var changes []string
 			for _, line := range strings.Split(r.stderr, "\n") {
-				if regexp.MustCompile(`^  [ACD] /`).MatchString(line) {
+				if regexp.MustCompile(`^  /(data|opq)`).MatchString(line) {
 					changes = append(changes, strings.TrimSpace(line))
 				}
 			}
 			want := []string{
-				"C /data",
-				"A /data/fresh",
-				"C /data/keep",
-				"D /data/replace (whiteout)",
-				"C /opq (opaque: hides the layers' /opq)",
-				"A /opq/again",
+				"/data",
+				"/data/fresh",
+				"/data/keep",
+				"/data/replace (whiteout: deleted)",
+				"/opq (opaque: hides the layers' dir)",
+				"/opq/again",
 			}
 			if diff := cmp.Diff(want, changes); diff != "" {
 				t.Errorf("reported changes (-want +got):\n%s\n%s", diff, r.stderr)
-			}
-			m := regexp.MustCompile(`kept the upper dir (\S+);.* cleanup --store \S+ (\S+)`).FindStringSubmatch(r.stderr)
-			if m == nil {
-				t.Fatalf("run --keep does not say where the upper dir is:\n%s", r.stderr)
-			}
-			upper, id := m[1], m[2]
-			if b, err := os.ReadFile(filepath.Join(upper, "data", "keep")); err != nil || string(b) != "changed\n" {
-				t.Errorf("kept upper dir: data/keep = %q, %v", b, err)
-			}
-			if info, err := os.Lstat(filepath.Join(upper, "data", "replace")); err != nil || info.Mode()&fs.ModeCharDevice == 0 {
-				t.Errorf("kept upper dir: data/replace should be a whiteout: %v %v", info, err)
 			}
 			if diff := cmp.Diff(before, hashTree(t, filepath.Join(store, "layers"))); diff != "" {
 				t.Errorf("the layers changed (-before +after):\n%s", diff)
@@ -735,16 +695,44 @@ func TestLayersCopyOnWrite(t *testing.T) {
 			if diff := cmp.Diff(imageView, nonEmptyLines(again.stdout)); diff != "" {
 				t.Errorf("a new container does not see the image as it was (-want +got):\n%s", diff)
 			}
-			if _, err := os.Stat(upper); err != nil {
-				t.Errorf("the next run removed the kept upper dir: %v", err)
+
+			c := run(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--commit", "changed", "--", "sh", "-c", script)
+			if c.code != 0 {
+				t.Fatalf("run --commit: %s", c)
 			}
-			c := run(t, step, "--quiet", "cleanup", "--store", store, id)
-			if c.code != 0 || !containsLine(c.stdout, "removed "+filepath.Join(store, "containers", id)) {
-				t.Errorf("cleanup %s:\n%s", id, c)
+			layers := strings.Fields(readFile(t, filepath.Join(store, "images", "changed")))
+			if diff := cmp.Diff(imageLayers(t, step, store), layers[:len(layers)-1]); diff != "" || len(layers) != 4 {
+				t.Fatalf("image changed: want the 3 layers and one more on top (-want +got):\n%s", diff)
+			}
+			top := filepath.Join(store, "layers", "100000", strings.TrimPrefix(layers[3], "sha256:"))
+			if info, err := os.Lstat(filepath.Join(top, "data", "replace")); err != nil || !isWhiteoutInfo(info) {
+				t.Errorf("the committed layer has no whiteout at /data/replace: %v, %v", info, err)
+			}
+			buf := make([]byte, 8)
+			if n, err := unix.Lgetxattr(filepath.Join(top, "opq"), "user.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+				t.Errorf("the committed layer has no user.overlay.opaque=y on /opq: %q, %v", buf[:n], err)
+			}
+			view := run(t, step, "--quiet", "run", "--store", store, "--image", "changed", "--", "sh", "-c", "cat /data/keep; ls /data/replace; ls -A /opq")
+			if view.stdout != "changed\nagain\n" || !strings.Contains(view.stderr, "/data/replace") {
+				t.Errorf("a container of the committed image does not see the changes:\n%s", view)
+			}
+			failed := run(t, step, "--quiet", "run", "--store", store, "--image", "layers-test:docker", "--commit", "failed", "--", "false")
+			if _, err := os.Stat(filepath.Join(store, "images", "failed")); failed.code != 1 || err == nil {
+				t.Errorf("a failed command must not be committed: %v\n%s", err, failed)
 			}
 			noContainerLeftovers(t, store)
 		})
 	}
+}
+
+// readFile is the content of a file the test needs.
+func readFile(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestLayersNarrationMatchesStrace runs an image under strace: the overlay
@@ -761,6 +749,7 @@ func TestLayersNarrationMatchesStrace(t *testing.T) {
 				t.Fatal("cannot load the test image")
 			}
 			checkNarration(t, strace, step, []string{"run", "--store", store, "--image", "layers-test:docker", "--", "true"})
+			checkNarration(t, strace, step, []string{"run", "--store", store, "--image", "layers-test:docker", "--commit", "narrated", "--", "sh", "-c", "rm /data/keep; rm -r /opq; mkdir /opq"})
 			noContainerLeftovers(t, store)
 		})
 	}
@@ -818,22 +807,45 @@ func stackArchive(t testing.TB, n int) string {
 	return file
 }
 
-// loadStack loads image stack:N into store.
+// loadStack makes image stack:N in store: final loads stackArchive; a
+// step imports the rootfs with /stack/top as stack:1 and commits stack:i,
+// each on top of stack:i-1, from a container that writes /stack/i-1 and
+// /stack/top.
 func loadStack(t testing.TB, step, store string, n int) {
 	t.Helper()
-	r := run(t, step, "--quiet", "load", "--store", store, stackArchive(t, n))
-	if r.code != 0 {
-		t.Fatalf("load stack:%d: %s", n, r)
+	if step == finalStep {
+		if r := run(t, step, "--quiet", "load", "--store", store, stackArchive(t, n)); r.code != 0 {
+			t.Fatalf("load stack:%d: %s", n, r)
+		}
+		return
+	}
+	base, err := rootfsLayer(sharedRootfs(t), []tarEntry{{name: "stack/", typ: tar.TypeDir}, {name: "stack/top", body: "0\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "stack.tar")
+	if err := os.WriteFile(file, base, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, step, "--quiet", "import", "--store", store, file, "stack:1"); r.code != 0 {
+		t.Fatalf("import stack:1: %s", r)
+	}
+	for i := 2; i <= n; i++ {
+		script := fmt.Sprintf("echo %d > /stack/%d && echo %d > /stack/top", i-1, i-1, i-1)
+		r := run(t, step, "--quiet", "run", "--store", store, "--image", fmt.Sprintf("stack:%d", i-1), "--commit", fmt.Sprintf("stack:%d", i), "--", "sh", "-c", script)
+		if r.code != 0 {
+			t.Fatalf("commit stack:%d: %s", i, r)
+		}
 	}
 }
 
 // TestLayersOnOverlayfs runs the step where the store is on overlayfs, as
 // the root filesystem is inside docker run --privileged: in a private mount
 // namespace (unshare -m) the test mounts an overlay on an empty store. An
-// upper dir cannot be on overlayfs, so the runtime must mount a tmpfs for
-// upper and work, say so, and unmount it afterwards, also after a SIGKILL
-// (by cleanup). Whiteouts cannot be made on overlayfs: loading an image
-// that has some must fail with a clear message and leave nothing behind.
+// upper dir cannot be on overlayfs, so the child must mount a tmpfs for
+// upper and work in its own mount namespace, which nothing outlives, also
+// not a SIGKILL. Whiteouts cannot be made on overlayfs: --commit must be
+// refused with a clear message and leave nothing behind.
 func TestLayersOnOverlayfs(t *testing.T) {
 	requireRoot(t)
 	unshare := requireTool(t, "unshare")
@@ -858,23 +870,20 @@ echo "store fs: $(stat -f -c %T "$STORE")"
 "$BIN" run --store "$STORE" --image base -- sh -c 'echo written > /data/keep && cat /data/keep && stat -f -c %t /' 2>"$DIR/run.err" || exit 92
 echo "mounts under store after run: $(grep -c " $STORE/" /proc/self/mountinfo)"
 echo "containers after run: $(ls -A "$STORE/containers")"
-"$BIN" --quiet run --store "$STORE" --image base --upper-dir "$STORE" -- true 2>"$DIR/upper.err"; echo "upper-dir on overlayfs exit: $?"
-"$BIN" --quiet load --store "$STORE" "$SAVE" 2>"$DIR/load.err"; echo "load with whiteouts exit: $?"
+"$BIN" --quiet run --store "$STORE" --image base --commit two -- true 2>"$DIR/commit.err"; echo "commit on overlayfs exit: $?"
 echo "images: $(ls -A "$STORE/images")"
 "$BIN" --quiet run --store "$STORE" --image base -- sh -c 'echo ready; exec sleep 600' >"$DIR/fifo" &
 read -r ready <"$DIR/fifo"; echo "killed run was: $ready"
 kill -9 $!; wait $! 2>/dev/null
 echo "mounts under store after kill: $(grep -c " $STORE/" /proc/self/mountinfo)"
 echo "removed by cleanup: $("$BIN" cleanup --store "$STORE" 2>"$DIR/cleanup.err" | grep -c "^removed $STORE/containers/")"
-echo "mounts under store after cleanup: $(grep -c " $STORE/" /proc/self/mountinfo)"
 echo "containers after cleanup: $(ls -A "$STORE/containers")"
-echo "tmp after cleanup: $(ls -A "$STORE/tmp")"
 `
 			if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c", script)
-			cmd.Env = append(os.Environ(), "NO_COLOR=1", "DIR="+dir, "STORE="+store, "BIN="+binary(t, step), "BASE="+imgs.baseTar, "SAVE="+imgs.dockerSave)
+			cmd.Env = append(os.Environ(), "NO_COLOR=1", "DIR="+dir, "STORE="+store, "BIN="+binary(t, step), "BASE="+imgs.baseTar)
 			out, err := cmd.CombinedOutput()
 			read := func(name string) string {
 				b, _ := os.ReadFile(filepath.Join(dir, name))
@@ -889,15 +898,12 @@ echo "tmp after cleanup: $(ls -A "$STORE/tmp")"
 				"794c7630", // OVERLAYFS_SUPER_MAGIC: the container's root
 				"mounts under store after run: 0",
 				"containers after run: ",
-				"upper-dir on overlayfs exit: 125",
-				"load with whiteouts exit: 125",
-				"images: base:latest.json",
+				"commit on overlayfs exit: 125",
+				"images: base",
 				"killed run was: ready",
-				"mounts under store after kill: 1",
+				"mounts under store after kill: 0",
 				"removed by cleanup: 1",
-				"mounts under store after cleanup: 0",
 				"containers after cleanup: ",
-				"tmp after cleanup: ",
 			}
 			got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -906,22 +912,15 @@ echo "tmp after cleanup: $(ls -A "$STORE/tmp")"
 			runErr := read("run.err")
 			for _, s := range []string{
 				"f_type=OVERLAYFS_SUPER_MAGIC",
-				`"tmpfs", 0, "mode=0710,gid=100000") = 0`,
-				`/tmpfs/upper,workdir=`,
-				`umount2("` + store + `/containers/`,
+				`"tmpfs", 0, "mode=0700") = 0`,
+				`/upper,workdir=`,
 			} {
 				if !strings.Contains(runErr, s) {
 					t.Errorf("the run's narration lacks %q:\n%s", s, runErr)
 				}
 			}
-			if e := read("upper.err"); !strings.Contains(e, "is on overlayfs, which cannot hold an upper dir") {
-				t.Errorf("--upper-dir on overlayfs: %q", e)
-			}
-			if e := read("load.err"); !strings.Contains(e, "put --store on another filesystem") || len(nonEmptyLines(e)) != 1 {
-				t.Errorf("load with whiteouts on overlayfs, want one line with the fix: %q", e)
-			}
-			if e := read("cleanup.err"); !strings.Contains(e, "umount2(") {
-				t.Errorf("cleanup does not narrate unmounting the killed run's tmpfs:\n%s", e)
+			if e := read("commit.err"); !strings.Contains(e, "put --store on another filesystem") || len(nonEmptyLines(e)) != 1 {
+				t.Errorf("--commit on overlayfs, want one line with the fix: %q", e)
 			}
 			if diff := cmp.Diff(hostBefore, hostMountinfo(t)); diff != "" {
 				t.Errorf("host mountinfo changed (-before +after):\n%s", diff)
@@ -965,11 +964,9 @@ func TestLayersKilledRuntime(t *testing.T) {
 func TestLayersBadInput(t *testing.T) {
 	requireRoot(t)
 	outside := t.TempDir()
-	escapes := func(t *testing.T, name string, entries ...tarEntry) string {
-		l := layerTar(entries)
-		file := filepath.Join(t.TempDir(), name+".tar")
-		archive := dockerSaveArchive([]string{"bad:" + name}, imageConfig([]string{digestOf(l)}, nil, testImageRunConfig), [][]byte{l})
-		if err := os.WriteFile(file, archive, 0o644); err != nil {
+	layer := func(t *testing.T, entries ...tarEntry) string {
+		file := filepath.Join(t.TempDir(), "layer.tar")
+		if err := os.WriteFile(file, layerTar(entries), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return file
@@ -984,42 +981,39 @@ func TestLayersBadInput(t *testing.T) {
 		{name: "unknown image", wantErr: "is not in the store", args: func(t *testing.T) []string {
 			return []string{"run", "--image", "no-such-image", "--", "true"}
 		}},
-		{name: "command not in the image", preload: true, wantErr: "not found in image base:latest", wantCode: 127, args: func(t *testing.T) []string {
+		{name: "command not in the image", preload: true, wantErr: "not found in image base", wantCode: 127, args: func(t *testing.T) []string {
 			return []string{"run", "--image", "base", "--", "no-such-command"}
 		}},
-		{name: "dot-dot entry", wantErr: "climbs out of the layer", args: func(t *testing.T) []string {
-			return []string{"load", escapes(t, "dotdot", tarEntry{name: "../escaped", body: "x"})}
-		}},
-		{name: "absolute entry", wantErr: "absolute path", args: func(t *testing.T) []string {
-			return []string{"load", escapes(t, "absolute", tarEntry{name: outside + "/escaped", body: "x"})}
+		{name: "dot-dot entry", wantErr: "points outside the rootfs", args: func(t *testing.T) []string {
+			return []string{"import", layer(t, tarEntry{name: "../escaped", body: "x"}), "bad"}
 		}},
 		{name: "entry through a symlink", wantErr: "symlink", args: func(t *testing.T) []string {
-			return []string{"load", escapes(t, "symlink", tarEntry{name: "lib", typ: tar.TypeSymlink, link: outside}, tarEntry{name: "lib/escaped", body: "x"})}
+			return []string{"import", layer(t, tarEntry{name: "lib", typ: tar.TypeSymlink, link: outside}, tarEntry{name: "lib/escaped", body: "x"}), "bad"}
 		}},
 		{name: "hard link outside", wantErr: "outside", args: func(t *testing.T) []string {
-			return []string{"load", escapes(t, "hardlink", tarEntry{name: "link", typ: tar.TypeLink, link: "../../outside"})}
+			return []string{"import", layer(t, tarEntry{name: "link", typ: tar.TypeLink, link: "../../outside"}), "bad"}
 		}},
-		{name: "corrupt layer digest", wantErr: "corrupt", args: func(t *testing.T) []string {
-			l := layerTar([]tarEntry{{name: "a", body: "a"}})
-			file := filepath.Join(t.TempDir(), "corrupt.tar")
-			archive := dockerSaveArchive([]string{"bad:corrupt"}, imageConfig([]string{digestOf([]byte("other"))}, nil, testImageRunConfig), [][]byte{l})
-			if err := os.WriteFile(file, archive, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return []string{"load", file}
-		}},
-		{name: "not an archive", wantErr: "not a tar archive", args: func(t *testing.T) []string {
+		{name: "not an archive", wantErr: "not a tar or tar.gz archive", args: func(t *testing.T) []string {
 			file := filepath.Join(t.TempDir(), "notes.txt")
 			if err := os.WriteFile(file, []byte("just text, no tar here\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			return []string{"load", file}
+			return []string{"import", file, "bad"}
 		}},
 		{name: "user namespace map too small", preload: true, wantErr: "at least 65536 ids", args: func(t *testing.T) []string {
 			return []string{"run", "--image", "base", "--userns-map", "100000:1000", "--", "true"}
 		}},
+		{name: "image of another id range", preload: true, wantErr: "import the image with this --userns-map", args: func(t *testing.T) []string {
+			return []string{"run", "--image", "base", "--userns-map", "200000:65536", "--", "true"}
+		}},
 		{name: "bad image name", wantErr: "image name", args: func(t *testing.T) []string {
 			return []string{"import", images(t).baseTar, "Not_A_Name"}
+		}},
+		{name: "bad commit name", preload: true, wantErr: "image name", args: func(t *testing.T) []string {
+			return []string{"run", "--image", "base", "--commit", "../up", "--", "true"}
+		}},
+		{name: "commit without an image", wantErr: "--commit needs --image", args: func(t *testing.T) []string {
+			return []string{"run", "--rootfs", sharedRootfs(t), "--commit", "x", "--", "true"}
 		}},
 	}
 	for _, step := range layerSteps(t) {
@@ -1047,7 +1041,7 @@ func TestLayersBadInput(t *testing.T) {
 					t.Errorf("want one line on stderr containing %q:\n%s", tt.wantErr, r.stderr)
 				}
 				noContainerLeftovers(t, store)
-				for _, sub := range []string{"images", "layers/0/sha256"} {
+				for _, sub := range []string{"images", "layers/100000"} {
 					if entries, _ := os.ReadDir(filepath.Join(store, sub)); len(entries) != 0 && !tt.preload {
 						t.Errorf("%s holds %d entries after a refused input", sub, len(entries))
 					}
@@ -1072,12 +1066,11 @@ func containsLine(s, line string) bool {
 
 // TestLayersUserNamespace looks at the layers from both sides of the user
 // namespace. Inside, the image's files are root's, user 1000's, and
-// nobody's for an id past 65535, and root may change them. On the host,
-// the extracted layers keep the ids their tars name, the copies for the
-// namespace are shifted by its first host id (opaque mark and whiteouts
-// kept), and what root made inside belongs to host uid 100000. Another
-// --userns-map gets a copy of its own; a store that root of the namespace
-// cannot reach is refused in one line.
+// nobody's, and root may change them. On the host, import gave the
+// layer's files to the namespace's ids, shifted by its first host id, and
+// what root made inside, committed, belongs to host uid 100000. Another
+// --userns-map needs an import of its own; a store that root of the
+// namespace cannot reach is refused in one line.
 func TestLayersUserNamespace(t *testing.T) {
 	requireRoot(t)
 	imgs := images(t)
@@ -1092,7 +1085,7 @@ func TestLayersUserNamespace(t *testing.T) {
 			script := `stat -c '%n %u:%g' /etc /home/user/notes /etc/far
 echo changed > /data/keep && chown 1000:1000 /data/keep && stat -c '%n %u:%g' /data/keep
 echo made > /made && stat -c '%n %u:%g' /made`
-			r := run(t, step, "run", "--store", store, "--image", "layers-test:docker", "--keep", "--", "sh", "-c", script)
+			r := run(t, step, "run", "--store", store, "--image", "layers-test:docker", "--commit", "owners", "--", "sh", "-c", script)
 			want := []string{"/etc 0:0", "/home/user/notes 1000:1000", "/etc/far 65534:65534", "/data/keep 1000:1000", "/made 0:0"}
 			if diff := cmp.Diff(want, nonEmptyLines(r.stdout)); diff != "" || r.code != 0 {
 				t.Errorf("owners inside (-want +got):\n%s\n%s", diff, r)
@@ -1100,54 +1093,39 @@ echo made > /made && stat -c '%n %u:%g' /made`
 			if !strings.Contains(r.stderr, ",userxattr\") = 0") {
 				t.Errorf("the overlay mount is not narrated with userxattr:\n%s", r.stderr)
 			}
-			m := regexp.MustCompile(`kept the upper dir (\S+);.* cleanup --store \S+ (\S+)`).FindStringSubmatch(r.stderr)
-			if m == nil {
-				t.Fatalf("run --keep does not say where the upper dir is:\n%s", r.stderr)
-			}
-			upper, id := m[1], m[2]
-
-			layer := func(base string, i int, rel string) string {
-				return filepath.Join(store, "layers", base, "sha256", strings.TrimPrefix(imgs.diffIDs[i], "sha256:"), rel)
+			layers := strings.Fields(readFile(t, filepath.Join(store, "images", "owners")))
+			layer := func(base string, digest, rel string) string {
+				return filepath.Join(store, "layers", base, strings.TrimPrefix(digest, "sha256:"), rel)
 			}
 			owners := []struct {
 				path     string
 				uid, gid uint32
 			}{
-				{layer("0", 0, "home/user/notes"), 1000, 1000},
-				{layer("100000", 0, "home/user/notes"), 101000, 101000},
-				{layer("0", 0, "etc"), 0, 0},
-				{layer("100000", 0, "etc"), 100000, 100000},
-				{layer("0", 2, "etc/far"), 70000, 70000},
-				{layer("100000", 2, "etc/far"), 165534, 165534},
+				{layer("100000", layers[0], "home/user/notes"), 101000, 101000},
+				{layer("100000", layers[0], "etc"), 100000, 100000},
+				{layer("100000", layers[2], "etc/far"), 165534, 165534},
 				{filepath.Join(store, "layers", "100000"), 0, 100000},
-				{filepath.Join(upper, "made"), 100000, 100000},
-				{filepath.Join(upper, "data", "keep"), 101000, 101000},
+				{layer("100000", layers[3], "made"), 100000, 100000},
+				{layer("100000", layers[3], "data/keep"), 101000, 101000},
 			}
 			for _, o := range owners {
 				if uid, gid := ownerOf(t, o.path); uid != o.uid || gid != o.gid {
 					t.Errorf("%s belongs to %d:%d on the host, want %d:%d", o.path, uid, gid, o.uid, o.gid)
 				}
 			}
-			buf := make([]byte, 8)
-			if n, err := unix.Lgetxattr(layer("100000", 1, "opq"), "user.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
-				t.Errorf("the copy of layer 2 has no user.overlay.opaque=y on /opq: %q, %v", buf[:n], err)
-			}
-			if info, err := os.Lstat(layer("100000", 1, "data/delete")); err != nil || !isWhiteoutInfo(info) {
-				t.Errorf("the copy of layer 2 has no whiteout at /data/delete: %v, %v", info, err)
-			}
 			if info, err := os.Stat(filepath.Join(store, "layers", "100000")); err != nil || info.Mode().Perm() != 0o710 {
 				t.Errorf("layers/100000 should be 0710, so only the namespace's root passes: %v, %v", info, err)
 			}
-			if c := run(t, step, "--quiet", "cleanup", "--store", store, id); c.code != 0 {
-				t.Errorf("cleanup %s: %s", id, c)
-			}
 
-			other := runImage(t, step, store, []string{"--userns-map", "200000:65536"}, "stat", "-c", "%u:%g", "/home/user/notes")
+			if r := run(t, step, "--quiet", "import", "--store", store, "--userns-map", "200000:65536", imgs.baseTar, "other"); r.code != 0 {
+				t.Fatalf("import for 200000: %s", r)
+			}
+			other := run(t, step, "--quiet", "run", "--store", store, "--image", "other", "--userns-map", "200000:65536", "--", "stat", "-c", "%u:%g", "/home/user/notes")
 			if other.code != 0 || other.stdout != "1000:1000\n" {
 				t.Errorf("with --userns-map 200000:65536, want /home/user/notes 1000:1000 inside:\n%s", other)
 			}
-			if uid, _ := ownerOf(t, layer("200000", 0, "home/user/notes")); uid != 201000 {
-				t.Errorf("the copy for 200000 gives home/user/notes to host uid %d, want 201000", uid)
+			if uid, _ := ownerOf(t, layer("200000", imgs.diffIDs[0], "home/user/notes")); uid != 201000 {
+				t.Errorf("the layer for 200000 gives home/user/notes to host uid %d, want 201000", uid)
 			}
 			noContainerLeftovers(t, store)
 

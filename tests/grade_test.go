@@ -56,7 +56,7 @@ var featureHints = map[string]string{
 	"memory limit: OOM-killed past -m, exit 137":                   "write -m to memory.max (v2) or memory.limit_in_bytes (v1): docs/06-cgroups.md#the-system-calls",
 	"process limit: fork fails past --pids-limit":                  "write --pids-limit to pids.max: docs/06-cgroups.md#the-system-calls",
 	"root is an overlay of the image's layers":                     "mount overlay with lowerdir=the layers, top first, upperdir and workdir: docs/07-layers.md#the-system-calls",
-	"image whiteouts and opaque dirs hide lower files":             "turn .wh.NAME into a 0/0 char device and .wh..wh..opq into an opaque xattr: docs/07-layers.md#the-system-calls",
+	"image whiteouts and opaque dirs hide lower files":             "after the run, rename the upper dir, with the whiteouts and opaque dirs overlayfs made, into the layers (--commit): docs/07-layers.md#commit-the-upper-dir",
 	"writes land in the upper dir and layers stay untouched":       "give each container its own upper dir; never write into a layer: docs/07-layers.md#the-system-calls",
 }
 

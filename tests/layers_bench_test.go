@@ -7,8 +7,8 @@ import (
 
 // BenchmarkRunLayers measures what layers cost a container's start: one
 // run of /bin/true on images of 1, 8, 32 and 64 layers, on the newest
-// numbered step with images. The image is loaded, and run once to copy its
-// layers for the user namespace, before the clock starts, so only the run
+// numbered step with images. The image is made (imported, then committed
+// layer by layer) and run once before the clock starts, so only the run
 // is measured: its dirs, the overlay mount over N lower dirs (by short
 // links past the page mount(2) takes), and the cleanup.
 //
@@ -30,8 +30,7 @@ func BenchmarkRunLayers(b *testing.B) {
 			store := newStore(b)
 			loadStack(b, step, store, n)
 			image := "stack:" + strconv.Itoa(n)
-			// The first run gives the layers to the ids of its user
-			// namespace, a copy that every later run uses: not timed.
+			// A first run warms the page cache: not timed.
 			if r := run(b, step, "--quiet", "run", "--store", store, "--image", image, "--", "/bin/true"); r.code != 0 {
 				b.Fatalf("first run on %d layers: %s", n, r)
 			}

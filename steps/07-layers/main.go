@@ -19,12 +19,12 @@ import (
 )
 
 // lesson is what --help says this program adds to the one before it.
-const lesson = `Run a command in a container built from an image: import a rootfs tarball,
-or load a docker save archive, into a store of read-only layers named by
-their sha256; run --image then mounts the layers as an overlay (overlayfs)
-under a writable upper dir of the container's own, from inside the user
-namespace, on copies of the layers given to its ids, and shows what the
-container changed: copy-on-write, whiteouts and all.`
+const lesson = `Run a command in a container built from an image: import a rootfs tarball
+into a store of read-only layers named by their sha256; run --image then
+mounts the layers as an overlay (overlayfs) under a writable upper dir of
+the container's own, from inside the user namespace, and shows what the
+container changed: copy-on-write, whiteouts and all. run --commit stores
+the upper dir as a new layer on top: a new image.`
 
 // cli is the command line; kong builds the parser and --help from it.
 type cli struct {
@@ -32,16 +32,13 @@ type cli struct {
 	Run         runCmd         `cmd:"" help:"Run CMD in a container."`
 	Rootfs      rootfsCmd      `cmd:"" help:"Build or import a root filesystem to run containers on."`
 	Escape      escapeCmd      `cmd:"" help:"Try the classic chroot escape; copy this program into a rootfs and run it inside."`
-	Cleanup     cleanupCmd     `cmd:"" help:"Remove what killed runtimes left behind (host interfaces, cgroups, container dirs), and containers kept with run --keep."`
+	Cleanup     cleanupCmd     `cmd:"" help:"Remove host network interfaces, cgroups and container dirs left behind by a runtime that was killed."`
 	ShiftRootfs shiftRootfsCmd `cmd:"" name:"shift-rootfs" help:"Give a rootfs to the host ids of a user namespace range (chown every file)."`
 	Child       childCmd       `cmd:"" hidden:"" help:"Internal: the container side of run, started by run."`
 
 	// Layers: images in a store, and run --image.
-	Store   string     `default:"/var/lib/box-layers" placeholder:"DIR" help:"Where images, layers and containers' dirs are kept (apart from the final runtime's /var/lib/box)."`
-	Import  importCmd  `cmd:"" help:"Store a rootfs tarball (plain or gzipped) as a one-layer image."`
-	Load    loadCmd    `cmd:"" help:"Store the images of a docker save archive."`
-	Images  imagesCmd  `cmd:"" help:"List the stored images."`
-	History historyCmd `cmd:"" help:"List an image's layers: digest, size and what made each."`
+	Store  string    `default:"/var/lib/box-layers" placeholder:"DIR" help:"Where images, layers and containers' dirs are kept (apart from the final runtime's /var/lib/box)."`
+	Import importCmd `cmd:"" help:"Store a rootfs tarball (plain or gzipped) as a one-layer image."`
 }
 
 // containerOptions is what run takes and hands to the child unchanged.
@@ -270,11 +267,9 @@ func (r *runCmd) Run(c *cli) error {
 		_ = child.Wait()
 		return err
 	}
-	stopFreezing := cg.freezeLater()
 	stop := forwardSignals(child.Process, signals)
 	err = child.Wait()
 	stop()
-	stopFreezing()
 	if hostEnd != "" {
 		if err := disconnectVeth(hostEnd); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v; run: %s cleanup\n", programName(), err, programName())
@@ -285,7 +280,10 @@ func (r *runCmd) Run(c *cli) error {
 		return fmt.Errorf("wait for container process: %w", err)
 	}
 	status := exitStatus(child.ProcessState)
-	cg.report(status)
+	cg.reportOOM(status)
+	if err := ctr.exited(status); err != nil {
+		return err
+	}
 	if status != 0 {
 		return exitCode(status)
 	}

@@ -32,7 +32,7 @@ const (
 	featNet                    // the network namespace and its interfaces
 	featIPC                    // the IPC namespace: System V objects
 	featUser                   // the user namespace and its id maps
-	featCgroup                 // control groups: limits, accounting, freezing
+	featCgroup                 // control groups: limits
 	featLayers                 // image layers and the overlay mount
 )
 
@@ -575,14 +575,8 @@ func idMapText(maps []syscall.SysProcIDMap) string {
 // it, and the kernel's counts are read from its files.
 
 var fsTypeNames = map[int64]string{
-	unix.CGROUP2_SUPER_MAGIC:   "CGROUP2_SUPER_MAGIC",
-	unix.CGROUP_SUPER_MAGIC:    "CGROUP_SUPER_MAGIC",
-	unix.TMPFS_MAGIC:           "TMPFS_MAGIC",
-	unix.SYSFS_MAGIC:           "SYSFS_MAGIC",
-	unix.OVERLAYFS_SUPER_MAGIC: "OVERLAYFS_SUPER_MAGIC",
-	unix.EXT4_SUPER_MAGIC:      "EXT2_SUPER_MAGIC", // ext2, ext3 and ext4 share it
-	unix.XFS_SUPER_MAGIC:       "XFS_SUPER_MAGIC",
-	unix.BTRFS_SUPER_MAGIC:     "BTRFS_SUPER_MAGIC",
+	unix.CGROUP2_SUPER_MAGIC: "CGROUP2_SUPER_MAGIC",
+	unix.TMPFS_MAGIC:         "TMPFS_MAGIC",
 }
 
 // statfs returns the type of the filesystem at path, its magic number.
@@ -604,14 +598,6 @@ func statfs(path string) (int64, error) {
 	return int64(st.Type), nil
 }
 
-func mkdirCgroup(path string) error {
-	err := narrate(fmt.Sprintf("mkdir(%s, 0755)", cString(path)), func() error { return unix.Mkdir(path, 0o755) })
-	if err != nil {
-		return fmt.Errorf("mkdir %s: %w", path, err)
-	}
-	return nil
-}
-
 func rmdirCgroup(path string) error {
 	err := narrate(fmt.Sprintf("rmdir(%s)", cString(path)), func() error { return unix.Rmdir(path) })
 	if err != nil {
@@ -631,12 +617,7 @@ func openDir(path string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-var flockNames = []flagName{
-	{unix.LOCK_SH, "LOCK_SH"},
-	{unix.LOCK_EX, "LOCK_EX"},
-	{unix.LOCK_NB, "LOCK_NB"},
-	{unix.LOCK_UN, "LOCK_UN"},
-}
+var flockNames = []flagName{{unix.LOCK_EX, "LOCK_EX"}, {unix.LOCK_NB, "LOCK_NB"}}
 
 // flock locks the open file f; the kernel drops the lock when the last
 // descriptor of it closes, also when its process is killed.
@@ -650,50 +631,27 @@ func flock(f *os.File, how int) error {
 }
 
 // writeCgroupFile writes value into a control file, in one write(2) as
-// the kernel wants it: "write PATH <- VALUE". A write the kernel waits in
-// (v1's memory.limit_in_bytes reclaims down to the new limit) fails with
-// EINTR when a signal arrives, and Go's runtime sends its threads signals:
-// that attempt is shown and the write made again, where os.WriteFile would
-// retry unseen.
+// the kernel wants it: "write PATH <- VALUE".
 func writeCgroupFile(path, value string) error {
-	call := fmt.Sprintf("write %s <- %s", path, cString(value))
-	for {
-		err := narrate(call, func() error { return writeOnce(path, value) })
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("write %q to %s: %w", value, path, err)
-		}
-		return nil
-	}
-}
-
-// writeOnce is open, one write(2) and close, with no retry.
-func writeOnce(path, value string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	err := narrate(fmt.Sprintf("write %s <- %s", path, cString(value)), func() error {
+		return os.WriteFile(path, []byte(value), 0)
+	})
 	if err != nil {
-		return err
+		return fmt.Errorf("write %q to %s: %w", value, path, err)
 	}
-	_, err = unix.Write(fd, []byte(value))
-	if closeErr := unix.Close(fd); err == nil {
-		err = closeErr
-	}
-	return err
+	return nil
 }
 
 // readCgroupFile reads a control file and shows what the kernel wrote in
 // it: "read PATH -> VALUE".
 func readCgroupFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
-	text := strings.TrimSpace(string(b))
 	if err != nil {
 		narrate("read "+path, func() error { return err })
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-	if !narrator.quiet {
-		color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  read %s -> %s\n", path, cString(text))
-	}
+	text := strings.TrimSpace(string(b))
+	printWhole(fmt.Sprintf("read %s -> %s", path, cString(text)))
 	return text, nil
 }
 
@@ -701,32 +659,16 @@ func readCgroupFile(path string) (string, error) {
 // and CLONE_INTO_CGROUP, so the kernel creates the process in the cgroup
 // whose directory dir is: it never runs anywhere else.
 func startProcessInCgroup(cmd *exec.Cmd, dir *os.File) error {
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &unix.SysProcAttr{}
-	}
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = int(dir.Fd())
 	names := append(cloneFlagNames[:len(cloneFlagNames):len(cloneFlagNames)], flagName{unix.CLONE_INTO_CGROUP, "CLONE_INTO_CGROUP"})
 	flags := flagString(cmd.SysProcAttr.Cloneflags|unix.CLONE_PIDFD|unix.CLONE_INTO_CGROUP, names)
-	note := " /* Go adds CLONE_VM|CLONE_VFORK */"
-	if cmd.SysProcAttr.Cloneflags&unix.CLONE_NEWUSER != 0 {
-		note = ""
-	}
-	call := fmt.Sprintf("clone3({flags=%s, exit_signal=SIGCHLD, cgroup=%d}%s, 88)", flags, dir.Fd(), note)
+	call := fmt.Sprintf("clone3({flags=%s, exit_signal=SIGCHLD, cgroup=%d}, 88)", flags, dir.Fd())
 	_, err := narrateWhole(call, func() (int, error) { return startWithPidfd(cmd) })
 	if err == nil {
 		narrateChildSetup(cmd)
 	}
 	return err
-}
-
-func killProcess(pid int, sig unix.Signal) error {
-	call := fmt.Sprintf("kill(%d, %s)", pid, unix.SignalName(sig))
-	err := narrate(call, func() error { return unix.Kill(pid, sig) })
-	if err != nil {
-		return fmt.Errorf("kill %d: %w", pid, err)
-	}
-	return nil
 }
 
 // Layers: the calls that store image layers.
@@ -740,62 +682,12 @@ func show(format string, args ...any) {
 	color.New(featureColors[narrator.feature]).Fprintf(os.Stderr, "  "+format+"\n", args...)
 }
 
-// fileTypeNames are the S_IF* names of the file types mknod makes.
-var fileTypeNames = map[uint32]string{
-	unix.S_IFCHR:  "S_IFCHR",
-	unix.S_IFBLK:  "S_IFBLK",
-	unix.S_IFIFO:  "S_IFIFO",
-	unix.S_IFREG:  "S_IFREG",
-	unix.S_IFSOCK: "S_IFSOCK",
-}
-
-// modeString prints a mode as strace does: S_IFCHR|0644.
-func modeString(mode uint32) string {
-	s := fmt.Sprintf("%#03o", mode&0o7777)
-	if name, ok := fileTypeNames[mode&unix.S_IFMT]; ok {
-		s = name + "|" + s
-	}
-	return s
-}
-
-// mknod makes a device node; an overlayfs whiteout is a character device
-// with device number 0/0.
-func mknod(path string, mode uint32, dev uint64) error {
-	call := fmt.Sprintf("mknod(%s, %s, makedev(%d, %d))", cString(path), modeString(mode), unix.Major(dev), unix.Minor(dev))
-	err := narrate(call, func() error { return unix.Mknod(path, mode, int(dev)) })
-	if err != nil {
-		return fmt.Errorf("mknod %s: %w", path, err)
-	}
-	return nil
-}
-
-// lsetxattr sets an extended attribute of path itself, never of a
-// symlink's target: user.overlay.opaque, or the xattrs a layer carries.
-func lsetxattr(path, name, value string) error {
-	call := fmt.Sprintf("lsetxattr(%s, %s, %s, %d, 0)", cString(path), cString(name), cString(value), len(value))
-	err := narrate(call, func() error { return unix.Lsetxattr(path, name, []byte(value), 0) })
-	if err != nil {
-		return fmt.Errorf("setxattr %s on %s: %w", name, path, err)
-	}
-	return nil
-}
-
-// openFlagNames are the open(2) flags the store's files are created with.
-var openFlagNames = []flagName{
-	{unix.O_WRONLY, "O_WRONLY"},
-	{unix.O_RDWR, "O_RDWR"},
-	{unix.O_CREAT, "O_CREAT"},
-	{unix.O_EXCL, "O_EXCL"},
-	{unix.O_TRUNC, "O_TRUNC"},
-	{unix.O_NOFOLLOW, "O_NOFOLLOW"},
-	{unix.O_CLOEXEC, "O_CLOEXEC"},
-}
-
 // openCreate creates (or truncates) a file of the store and opens it.
-func openCreate(path string, flags int, mode uint32) (*os.File, error) {
-	flags |= unix.O_CREAT | unix.O_CLOEXEC
-	call := fmt.Sprintf("openat(AT_FDCWD, %s, %s, %#o)", cString(path), flagString(uintptr(flags), openFlagNames), mode)
-	fd, err := narrateValue(call, func() (int, error) { return unix.Open(path, flags, mode) })
+func openCreate(path string) (*os.File, error) {
+	call := fmt.Sprintf("openat(AT_FDCWD, %s, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600)", cString(path))
+	fd, err := narrateValue(call, func() (int, error) {
+		return unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
@@ -822,74 +714,40 @@ func chown(path string, uid, gid int) error {
 	return nil
 }
 
-// chmod sets the mode of path, which mkdir and open passed through the
-// umask.
-func chmod(path string, mode uint32) error {
-	err := narrate(fmt.Sprintf("fchmodat(AT_FDCWD, %s, %#o)", cString(path), mode), func() error {
-		return unix.Fchmodat(unix.AT_FDCWD, path, mode, 0)
-	})
-	if err != nil {
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	return nil
-}
-
-// tally narrates the many calls made under one directory, a layer's copy
-// or a tree being removed, as one line that counts them by name, such as
-// /* under "DIR": 27 mkdir, 20 openat(O_CREAT), 330 symlink */; a call
-// that fails is shown whole, after the count of those before it. The
-// tests hold the counts to what strace sees.
-type tally struct {
-	dir    string
-	counts map[string]int
-	last   string // the one call, when only one was made, and its result
-	value  int
-}
-
-// tallyNames are the calls a tally counts, in the order it prints them.
-var tallyNames = []string{"mkdir", "openat(O_CREAT)", "symlink", "link", "mknod", "fchownat", "fchmodat", "unlink", "rmdir"}
-
-func newTally(dir string) *tally { return &tally{dir: dir, counts: map[string]int{}} }
-
-// do makes one call, counted under name; call, the call in C, is printed
-// only if it fails, or if it is the only one.
-func (t *tally) do(name string, call func() string, fn func() (int, error)) error {
-	v, err := fn()
-	if err != nil {
-		t.print()
-		narrateValue(call(), func() (int, error) { return v, err })
+// removeAll removes path and everything below it, as rm -r does: each file
+// with unlink(2) and each dir, once emptied, with rmdir(2), narrated as one
+// line that counts them, /* under "DIR": 27 unlink, 6 rmdir */, which the
+// tests hold to what strace sees. A call that fails is shown whole.
+func removeAll(path string) error {
+	var paths []string
+	var isDir []bool
+	err := filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			paths, isDir = append(paths, p), append(isDir, d.IsDir())
+		}
 		return err
+	})
+	if errors.Is(err, unix.ENOENT) && len(paths) == 0 {
+		return nil
 	}
-	t.counts[name]++
-	if t.total() == 1 {
-		t.last, t.value = call(), v
-	}
-	return nil
-}
-
-func (t *tally) total() int {
-	n := 0
-	for _, c := range t.counts {
-		n += c
-	}
-	return n
-}
-
-// print prints the count, or the one call made as C, and starts over.
-func (t *tally) print() {
-	defer func() { t.counts, t.last = map[string]int{}, "" }()
-	switch t.total() {
-	case 0:
-		return
-	case 1:
-		narrateValue(t.last, func() (int, error) { return t.value, nil })
-		return
-	}
-	var parts []string
-	for _, name := range tallyNames {
-		if n := t.counts[name]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, name))
+	var n [2]int // unlink, rmdir
+	// WalkDir lists a dir before what it holds: remove from the end.
+	for i := len(paths) - 1; i >= 0 && err == nil; i-- {
+		name, fn, which := "unlink", unix.Unlink, 0
+		if isDir[i] {
+			name, fn, which = "rmdir", unix.Rmdir, 1
+		}
+		if err = fn(paths[i]); err == nil {
+			n[which]++
+		} else {
+			narrate(name+"("+cString(paths[i])+")", func() error { return err })
 		}
 	}
-	show("/* under %s: %s */", cString(t.dir), strings.Join(parts, ", "))
+	if n[0]+n[1] > 0 {
+		show("/* under %s: %d unlink, %d rmdir */", cString(path), n[0], n[1])
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return nil
 }

@@ -177,9 +177,7 @@ func configureLink(nl *netlinkConn, name string, addr netip.Addr, bits int) erro
 }
 
 // cleanupCmd removes what a killed runtime could not.
-type cleanupCmd struct {
-	IDs []string `arg:"" optional:"" name:"id" help:"Also remove these containers, kept with run --keep."`
-}
+type cleanupCmd struct{}
 
 // Run removes what runtimes that no longer run left behind: the host ends
 // of veth pairs, cgroups, and container dirs in the store.
@@ -196,7 +194,7 @@ func (c *cleanupCmd) Run(cl *cli) error {
 		return err
 	}
 	removed = append(removed, cgroups...)
-	containers, err := cleanupStore(cl.Store, c.IDs)
+	containers, err := cleanupStore(cl.Store)
 	if err != nil {
 		return err
 	}

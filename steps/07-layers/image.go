@@ -306,6 +306,7 @@ func extractLayer(file, dir string, users userNamespace) (string, error) {
 	if err := x.finishDirs(); err != nil {
 		return "", err
 	}
+	explain(featLayers, "Unpacked %d files, %d directories and %d links into %s.", x.files, len(x.dirs), x.links, dir)
 	// The digest covers the zero blocks the tar reader leaves unread.
 	if _, err := io.Copy(io.Discard, r); err != nil {
 		return "", err

@@ -9,6 +9,8 @@ build:
 	@mkdir -p bin
 	@for s in $(STEPS); do go build -o bin/$$s ./steps/$$s || exit 1; done
 	@if [ -d final ]; then go build -o bin/box ./final; fi
+	@# The container side of box, a small program box finds next to itself.
+	@if [ -d final/cmd/box-init ]; then go build -o bin/box-init ./final/cmd/box-init; fi
 	@# box answers to the runc command line under this name (final/oci.go).
 	@if [ -d final ]; then ln -sf box bin/box-runc; fi
 

@@ -85,6 +85,12 @@ func prepare(o options, work string) (env *environment, err error) {
 		if err := goBuild(root, "./final", env.box); err != nil {
 			return env, err
 		}
+		// box's container side, which box finds next to itself.
+		if _, err := os.Stat(filepath.Join(root, "final/cmd/box-init")); err == nil {
+			if err := goBuild(root, "./final/cmd/box-init", filepath.Join(work, "box-init")); err != nil {
+				return env, err
+			}
+		}
 	}
 	if env.rootfs == "" {
 		builder := filepath.Join(work, "rootfs-builder")

@@ -15,11 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 
-	"box/final/internal/lifecycle"
 	"box/final/internal/narrate"
+	"box/final/internal/runinit"
 	"box/final/internal/state"
 	"box/final/internal/sys"
 
@@ -56,7 +55,6 @@ type cli struct {
 	Pull pullCmd `cmd:"" help:"Pull an image from a registry (distribution API v2) into the store."`
 	Push pushCmd `cmd:"" help:"Push a stored image to a registry."`
 
-	Init    initCmd    `cmd:"" hidden:"" help:"Internal: the container side of run, started inside the new namespaces."`
 	Monitor monitorCmd `cmd:"" hidden:"" help:"Internal: supervises a detached container."`
 	Escape  escapeCmd  `cmd:"" hidden:"" help:"Try the classic chroot escape; copy this program into a rootfs and run it inside."`
 }
@@ -69,35 +67,16 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // Exit statuses, as docker uses them, so the runtime's failures are not
 // mistaken for the command's own status.
 const (
-	exitSetupFailed = 125 // the container could not be set up, or bad input
-	exitCannotRun   = 126 // the command exists but cannot be executed
-	exitNotFound    = 127 // the command does not exist in the container
+	exitSetupFailed = runinit.ExitSetupFailed // the container could not be set up, or bad input
+	exitCannotRun   = runinit.ExitCannotRun   // the command exists but cannot be executed
+	exitNotFound    = runinit.ExitNotFound    // the command does not exist in the container
 )
 
 func main() {
-	// An OCI container's process, started by box-runc create (see
-	// internal/lifecycle): it must not build a parser either.
-	if len(os.Args) == 3 && os.Args[1] == "oci-init" {
-		base, err := strconv.Atoi(os.Args[2])
-		if err != nil {
-			fail(fmt.Errorf("oci-init %q: want a descriptor number", os.Args[2]))
-		}
-		lifecycle.Init(base)
-		return
-	}
 	// Started as box-runc (or any name holding "runc"): the runc command
 	// line, for container engines (oci.go).
 	if strings.Contains(filepath.Base(os.Args[0]), "runc") {
 		os.Exit(ociMain(os.Args[1:]))
-	}
-	// The container's init is started as "box init" with no flags, on the
-	// critical path of every run: it skips building the parser (~1 ms).
-	if len(os.Args) == 2 && os.Args[1] == "init" {
-		narrate.Setup(false, os.Stderr, false)
-		if err := (&initCmd{}).Run(); err != nil {
-			exitWith(err)
-		}
-		return
 	}
 	// A detached container's monitor lives as long as the container: it
 	// skips building the parser too (monitor_memory.go).

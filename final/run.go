@@ -15,6 +15,7 @@ import (
 
 	"box/final/internal/namespaces"
 	"box/final/internal/rootfs"
+	"box/final/internal/runinit"
 	"box/final/internal/state"
 	"box/final/internal/sys"
 )
@@ -45,7 +46,7 @@ type runCmd struct {
 }
 
 // defaultPath is the PATH of a container whose image sets none.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const defaultPath = runinit.DefaultPath
 
 // validHostname is what sethostname accepts and resolvers expect: labels
 // of letters, digits and dashes, at most 64 characters in all.
@@ -272,37 +273,6 @@ func setEnv(env []string, kv string) []string {
 		}
 	}
 	return append(env, kv)
-}
-
-// envValue is the value of key in env, or "".
-func envValue(env []string, key string) string {
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, key+"="); ok {
-			return v
-		}
-	}
-	return ""
-}
-
-// findCommand finds name as the shell would inside a container whose root
-// is root: in path, unless it holds a "/". Lstat is enough: a busybox
-// applet is a symlink that only resolves inside the container.
-func findCommand(root, name, path string) (string, error) {
-	if path == "" {
-		path = defaultPath
-	}
-	if strings.Contains(name, "/") {
-		if _, err := os.Lstat(filepath.Join(root, name)); err != nil {
-			return "", fmt.Errorf("command %s not found in the container (rootfs %s)", name, root)
-		}
-		return name, nil
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if _, err := os.Lstat(filepath.Join(root, dir, name)); err == nil {
-			return filepath.Join(dir, name), nil
-		}
-	}
-	return "", fmt.Errorf("command %q not found in the container (rootfs %s, PATH %s)", name, root, path)
 }
 
 // runForeground runs the container with this process as its supervisor and

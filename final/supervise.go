@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,34 +23,15 @@ import (
 	"box/final/internal/narrate"
 	"box/final/internal/pty"
 	"box/final/internal/rootfs"
+	"box/final/internal/runinit"
 	"box/final/internal/state"
 	"box/final/internal/sys"
 
 	"golang.org/x/sys/unix"
 )
 
-// The descriptors the container's init gets beyond stdin, stdout, stderr.
-const (
-	fdSpec      = 3 // a pipe: the initSpec as JSON, closed once the host side is ready
-	fdConsole   = 4 // with -t: a socket to send the terminal's master side back on
-	fdNarration = 5 // where the init narrates and reports setup errors
-	fdReady     = 6 // a pipe: the init writes "ready" when the command starts
-	fdExec      = 7 // with a user namespace: the listening socket for box exec
-	fdNarrateOn = 8 // detached, with --explain: explain.log, where the init narrates once the command runs
-)
-
 // execSocket is the name of the socket box exec asks the init through.
 const execSocket = "exec.sock"
-
-// initSpec is what the runtime tells the container's init.
-type initSpec struct {
-	ID      string       `json:"id"`
-	Name    string       `json:"name"`
-	Config  state.Config `json:"config"`
-	Explain bool         `json:"explain"`
-	Color   bool         `json:"color"`
-	Winsize sys.Winsize  `json:"winsize"`
-}
 
 // supervisor runs one container.
 type supervisor struct {
@@ -128,11 +110,20 @@ func (s *supervisor) startInit() (status int, err error) {
 
 	// Go cannot unshare a PID or user namespace in place: its runtime is
 	// already multithreaded, and unshare(2) refuses (or affects only new
-	// children). So we start a copy of ourselves (/proc/self/exe) with
-	// clone(2) flags that put it in new namespaces, and that copy, the
-	// hidden "init" command, sets up the container and starts the command.
-	cmd := exec.Command("/proc/self/exe", "init")
-	cmd.Args[0] = os.Args[0]
+	// children). So we start a program with clone(2) flags that put it in
+	// new namespaces, and that program, box-init (internal/runinit), sets
+	// up the container and starts the command. It is small and of its own,
+	// not a copy of box, so each container's init starts faster and
+	// lighter; it is executed through a descriptor (runinit.FDProgram).
+	program, err := sys.OpenInitProgram()
+	if err != nil {
+		specR.Close()
+		readyW.Close()
+		return 0, err
+	}
+	defer program.Close()
+	cmd := exec.Command("/proc/self/fd/"+strconv.Itoa(runinit.FDProgram), "init")
+	cmd.Args[0] = sys.InitProgramName
 	cmd.Env = []string{}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.stdin, s.stdout, s.stderr
 	var execListener *os.File
@@ -144,7 +135,7 @@ func (s *supervisor) startInit() (status int, err error) {
 		}
 		defer execListener.Close() // the init has its own copy
 	}
-	cmd.ExtraFiles = []*os.File{specR, consoleTheirs, s.narration, readyW, execListener, s.narrateOn}
+	cmd.ExtraFiles = []*os.File{specR, consoleTheirs, s.narration, readyW, execListener, s.narrateOn, program}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: flags,
 		// If we die, the kernel kills the container's init, and with it the
@@ -204,7 +195,7 @@ func (s *supervisor) startInit() (status int, err error) {
 			return fail(err)
 		}
 	}
-	spec := initSpec{ID: c.ID, Name: c.Name, Config: c.Config, Explain: narrate.Enabled(), Color: narrate.Colored(),
+	spec := runinit.Spec{ID: c.ID, Name: c.Name, Config: c.Config, Explain: narrate.Enabled(), Color: narrate.Colored(),
 		Winsize: sys.Winsize{Rows: 24, Cols: 80}}
 	if s.terminalIn != nil {
 		if size, err := sys.GetWinsize(int(s.terminalIn.Fd())); err == nil {
@@ -292,7 +283,7 @@ func forkHere(c *state.Container, cmd *exec.Cmd) (int, error) {
 			leaves = append(leaves, l)
 		}
 	}
-	narrate.Explain(narrate.Process, "Start the container's init: a copy of this program in new %s namespaces.", strings.Join(c.Config.Namespaces, ", "))
+	narrate.Explain(narrate.Process, "Start the container's init, box-init (box's small container-side program, run from the descriptor it is open at), in new %s namespaces.", strings.Join(c.Config.Namespaces, ", "))
 	pid, err := sys.StartProcess(cmd, "")
 	if err := leave(); err != nil && pid != 0 {
 		_ = cmd.Process.Kill()

@@ -148,6 +148,7 @@ func docsVMFiles(t *testing.T, work string, chapters []v2Chapter) ([]cgroupv2vm.
 			step, name := m[1], m[1]
 			if m[2] == "box" {
 				step, name, usesBox = finalStep, "box", true
+				programs[boxInitName] = filepath.Join(filepath.Dir(binary(t, step)), boxInitName)
 			}
 			if stepIndex(step) < 0 {
 				t.Fatalf("%s runs %s, which is not a step of this tree", c.path, step)

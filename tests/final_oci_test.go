@@ -230,9 +230,9 @@ func TestFinalOCILifecycle(t *testing.T) {
 	if s.Status != "created" || s.Pid != pid || s.ID != id || s.Bundle != bundle || s.Version == "" {
 		t.Fatalf("state after create: %+v, want created with pid %d (the pid file's)", s, pid)
 	}
-	// Created: the process is box, waiting at the exec fifo, in its cgroup.
-	if exe := exeOf(t, pid); !strings.HasSuffix(exe, "/"+finalStep) {
-		t.Errorf("created container's process runs %s, want box waiting for start", exe)
+	// Created: the process is box-init, waiting at the exec fifo, in its cgroup.
+	if exe := exeOf(t, pid); !strings.HasSuffix(exe, "/"+boxInitName) {
+		t.Errorf("created container's process runs %s, want box-init waiting for start", exe)
 	}
 	if procs, err := os.ReadFile(filepath.Join(cgroupDirOf(bundle), "cgroup.procs")); err != nil || !strings.Contains(string(procs), strconv.Itoa(pid)) {
 		t.Errorf("cgroup %s holds %q (%v), want pid %d", cgroupDirOf(bundle), procs, err, pid)

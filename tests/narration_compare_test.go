@@ -632,7 +632,8 @@ func groupTrace(pt parsedTrace, opts traceOptions) groupedTrace {
 			case first:
 				gt.group[i] = -1 // strace's own exec of the runtime
 			case g < 0:
-			case path == "/proc/self/exe" || filepath.Base(path) == filepath.Base(opts.binary):
+			case path == "/proc/self/exe" || filepath.Base(path) == filepath.Base(opts.binary),
+				strings.HasPrefix(path, "/proc/self/fd/"): // box-init, run from its descriptor
 				group[c.pid] = c.pid // a runtime again: it narrates for itself
 			default:
 				group[c.pid] = -1 // the command: its calls are its own

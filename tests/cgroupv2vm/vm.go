@@ -72,10 +72,21 @@ const SwitchRoot = "switch-root"
 // initramfs in workDir holding busybox, the overlay module, /init, the step
 // binary as /box and the guest program as /guest.
 func Prepare(cacheDir, workDir, stepBin, guestBin string, logf Logf) (Machine, error) {
-	return PrepareWith(cacheDir, workDir, Options{Files: []File{
+	files := []File{
 		{Name: "box", Mode: 0o755, Path: stepBin},
 		{Name: "guest", Mode: 0o755, Path: guestBin},
-	}}, logf)
+	}
+	// final's container side, which box finds next to itself.
+	if init := filepath.Join(filepath.Dir(stepBin), "box-init"); fileExists(init) {
+		files = append(files, File{Name: "box-init", Mode: 0o755, Path: init})
+	}
+	return PrepareWith(cacheDir, workDir, Options{Files: files}, logf)
+}
+
+// fileExists tells whether path names a file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // Options are what a machine holds besides its own files (busybox, the

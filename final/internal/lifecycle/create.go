@@ -76,6 +76,7 @@ const (
 	fdConsole          // with a terminal: the engine's console socket
 	fdFifo             // the exec fifo, opened O_PATH
 	fdNarration        // where to narrate
+	fdProgram          // box-init, O_PATH: executed as /proc/self/fd/N, then closed
 	fdCount
 )
 
@@ -213,19 +214,29 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 			narration = os.Stderr
 		}
 	}
+	// The container's process is box-init (final/cmd/box-init), box's small
+	// container-side program, found next to us and executed through its
+	// descriptor (see sys.OpenInitProgram).
+	program, err := sys.OpenInitProgram()
+	if err != nil {
+		configR.Close()
+		syncW.Close()
+		return err
+	}
+	defer program.Close()
 	var extra []*os.File
 	for i := 0; i < o.PreserveFDs; i++ {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved"))
 	}
 	base := 3 + len(extra)
-	extra = append(extra, configR, syncW, console, fifo, narration)
+	extra = append(extra, configR, syncW, console, fifo, narration, program)
 
-	// The container's process is a copy of this program, started in new
-	// namespaces by clone(2) flags: Go cannot unshare a PID or user
-	// namespace in place (see box run's supervise.go). No Pdeathsig: the
-	// engine that called create reaps it, after we are gone.
-	cmd := exec.Command("/proc/self/exe", "oci-init", strconv.Itoa(base))
-	cmd.Args[0] = os.Args[0]
+	// The container's process starts in new namespaces by clone(2) flags:
+	// Go cannot unshare a PID or user namespace in place (see box run's
+	// supervise.go). No Pdeathsig: the engine that called create reaps
+	// it, after we are gone.
+	cmd := exec.Command("/proc/self/fd/"+strconv.Itoa(base+fdProgram), "oci-init", strconv.Itoa(base))
+	cmd.Args[0] = sys.InitProgramName
 	cmd.Env = []string{}
 	if !terminal {
 		// The program's stdio is ours, passed straight through. With a
@@ -242,7 +253,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	narrate.Explain(narrate.Process, "Start the container's process: a copy of this program in new namespaces (%s); it becomes the user's program at start.", sys.CloneFlagString(flags))
+	narrate.Explain(narrate.Process, "Start the container's process: box-init, box's small container-side program, in new namespaces (%s); it becomes the user's program at start.", sys.CloneFlagString(flags))
 	var pid int
 	if joinUser != "" {
 		// A user namespace by path: joined by a forked copy with one

@@ -23,7 +23,7 @@ import (
 // a user namespace (setns fails with EINVAL with more than one thread), so
 // a forked copy of this program does it (sys.StartJoined): into the
 // container's cgroup, then its user namespace, then the others, which that
-// namespace owns; then it executes box again, now a fresh process inside,
+// namespace owns; then it executes box-init, a fresh process inside,
 // which becomes p as the container's process did (Init with Exec set: the
 // terminal, the user, capabilities, no_new_privs, the seccomp filter) and
 // executes the program. The PID namespace is joined by this thread before
@@ -53,7 +53,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 			files[fdNarration] = os.Stderr
 		}
 	}
-	j := sys.Joiner{Base: 3 + preserve, Files: files, Root: true, Argv: []string{os.Args[0], "oci-init", strconv.Itoa(3 + preserve)}, Env: []string{}}
+	j := sys.Joiner{Base: 3 + preserve, Files: files, Root: true, Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(3 + preserve)}, Env: []string{}}
 	defer func() {
 		for _, f := range j.CgroupProcs {
 			f.Close()
@@ -86,7 +86,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 		}
 		j.Namespaces = append(j.Namespaces, sys.NamespaceFile{Fd: fd, Type: int(k.Flag), Path: path})
 	}
-	if j.Exe, err = sys.OpenPath("/proc/self/exe"); err != nil {
+	if j.Exe, err = sys.OpenInitProgram(); err != nil {
 		return 0, err
 	}
 	defer j.Exe.Close()
@@ -114,7 +114,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 				return
 			}
 		}
-		narrate.Explain(narrate.Process, "Fork a copy of this program with one thread: it joins the cgroup, the user namespace, then the others, and executes box inside.")
+		narrate.Explain(narrate.Process, "Fork a copy of this program with one thread: it joins the cgroup, the user namespace, then the others, and executes box-init inside.")
 		pid, err := sys.StartJoined(j)
 		done <- started{pid, err}
 	}()
@@ -122,7 +122,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 	configR.Close()
 	syncW.Close()
 	if errors.Is(s.err, unix.ENOENT) {
-		return 0, fmt.Errorf("%w: box runs itself inside the container, so it must be a static binary (CGO_ENABLED=0, as make build does)", s.err)
+		return 0, fmt.Errorf("%w: box-init runs inside the container, so it must be a static binary (CGO_ENABLED=0, as make build does)", s.err)
 	}
 	if s.err != nil {
 		return 0, s.err
@@ -159,7 +159,7 @@ func startInUserNS(userPath, joinPid string, flags uintptr, base int, files []*o
 	defer sys.Close(fd)
 	j := sys.Joiner{Namespaces: []sys.NamespaceFile{{Fd: fd, Type: unix.CLONE_NEWUSER, Path: userPath}},
 		Clone: flags, Base: base, Files: files, Root: true,
-		Argv: []string{os.Args[0], "oci-init", strconv.Itoa(base)}, Env: []string{}}
+		Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(base)}, Env: []string{}}
 	if terminal {
 		null, err := sys.DevNull(os.O_RDWR)
 		if err != nil {
@@ -168,7 +168,7 @@ func startInUserNS(userPath, joinPid string, flags uintptr, base int, files []*o
 		defer null.Close()
 		j.Stdio = null
 	}
-	if j.Exe, err = sys.OpenPath("/proc/self/exe"); err != nil {
+	if j.Exe, err = sys.OpenInitProgram(); err != nil {
 		return 0, err
 	}
 	defer j.Exe.Close()
@@ -198,7 +198,7 @@ func startInUserNS(userPath, joinPid string, flags uintptr, base int, files []*o
 	}()
 	s := <-done
 	if errors.Is(s.err, unix.ENOENT) {
-		return 0, fmt.Errorf("%w: box runs itself inside the container, so it must be a static binary (CGO_ENABLED=0, as make build does)", s.err)
+		return 0, fmt.Errorf("%w: box-init runs inside the container, so it must be a static binary (CGO_ENABLED=0, as make build does)", s.err)
 	}
 	return s.pid, s.err
 }

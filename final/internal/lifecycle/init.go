@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Init is the container's process, "box-runc oci-init BASE": it builds the
+// Init is the container's process, "box-init oci-init BASE": it builds the
 // container from the initConfig create sends on descriptor BASE, tells
 // create it is ready, waits at the exec fifo until start, and executes
 // the user's program in its place. It returns only to fail, after saying
@@ -30,6 +30,9 @@ func Init(base int) {
 	// Capabilities, credentials and the seccomp filter are set on this
 	// thread, which then calls execve: keep to it.
 	runtime.LockOSThread()
+	// Our own program's descriptor served execve, and nothing else (the
+	// copy that joins a user namespace executes its own, close-on-exec).
+	_ = sys.Close(base + fdProgram)
 	for fd := base; fd < base+fdCount; fd++ {
 		sys.CloseOnExec(fd) // none of them is the program's business
 	}

@@ -5,11 +5,12 @@
 // removes what create made. exec runs another process in it. This is what
 // box-runc, the runc command line of box, calls.
 //
-// The container's process is the one engines get in the pid file: a copy
-// of box ("box-runc oci-init") that builds the container in its new
-// namespaces with the runtime's packages (rootfs, security, cgroups,
-// namespaces, sys), then blocks on the exec fifo and, when start opens
-// it, executes the user's program in place. No box process stays between
+// The container's process is the one engines get in the pid file:
+// box-init ("box-init oci-init", box's small container-side program in
+// final/cmd/box-init), which builds the container in its new namespaces
+// with the runtime's packages (rootfs, security, cgroups, namespaces,
+// sys), then blocks on the exec fifo and, when start opens it, executes
+// the user's program in place. No box process stays between
 // the engine (conmon, containerd's shim: both subreapers) and the program,
 // and after start no runtime code with privileges is left in the
 // container.

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -49,18 +48,27 @@ func (s *Store) Root() string { return s.root }
 
 func (s *Store) containersDir() string { return filepath.Join(s.root, "containers") }
 
-// validName is docker's rule for container names, with the length (at
-// most 63) checked apart: a bounded repeat like {0,62} compiles to 62
-// copies of the class, which costs every run of the runtime a quarter of
-// a millisecond at start-up, compiling a pattern it rarely uses.
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName is docker's rule for container names,
+// ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$, with the length (at most 63) checked
+// apart. Checked by hand, not by a regexp: compiling one at start-up cost
+// every box process, and each container's init, 0.16 ms (a bounded repeat
+// like {0,62}, 62 copies of the class, cost a quarter of a millisecond).
+func validName(name string) bool {
+	for i, r := range name {
+		alnum := 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9'
+		if !alnum && (i == 0 || r != '_' && r != '.' && r != '-') {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // maxNameLen is the longest container name docker accepts.
 const maxNameLen = 63
 
 // CheckName tells whether name can name a container.
 func CheckName(name string) error {
-	if len(name) > maxNameLen || !validName.MatchString(name) {
+	if len(name) > maxNameLen || !validName(name) {
 		return fmt.Errorf("container name %q is not valid: use letters, digits, _ . - (starting with a letter or digit, at most 63)", name)
 	}
 	return nil

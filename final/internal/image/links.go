@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"box/final/internal/narrate"
@@ -139,11 +140,13 @@ func copyOf(m *state.IDMap) string {
 func (s *Store) removeLinks(digest string, ranges []string) error {
 	sets := []*state.IDMap{nil}
 	for _, r := range ranges {
-		var m state.IDMap
-		if _, err := fmt.Sscanf(r, "%d-%d", &m.HostID, &m.Size); err != nil || rangeName(m) != r {
-			continue
+		host, size, _ := strings.Cut(r, "-")
+		h, err1 := strconv.ParseUint(host, 10, 32)
+		n, err2 := strconv.ParseUint(size, 10, 32)
+		if err1 != nil || err2 != nil {
+			continue // not a range's dir
 		}
-		sets = append(sets, &m)
+		sets = append(sets, &state.IDMap{HostID: uint32(h), Size: uint32(n)})
 	}
 	for _, m := range sets {
 		link := s.linkPath(digest, m)

@@ -496,6 +496,29 @@ var (
 	pidColumn = regexp.MustCompile(`(?m)^ +<pid>`)
 )
 
+// replacePID puts <pid> for the number pid where it stands as a word, but
+// not where it is part of an address, a version or a port (10.200.0.0/30,
+// 1.200, :200): a host PID may be any number the transcript also holds.
+func replacePID(s, pid string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range regexp.MustCompile(`\b`+pid+`\b`).FindAllStringIndex(s, -1) {
+		before := byte(' ')
+		if m[0] > 0 {
+			before = s[m[0]-1]
+		}
+		dottedAfter := m[1]+1 < len(s) && s[m[1]] == '.' && s[m[1]+1] >= '0' && s[m[1]+1] <= '9'
+		if before == '.' || before == ':' || dottedAfter {
+			continue
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString("<pid>")
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
 // normalizeOutput replaces what differs between machines and runs with
 // placeholders:
 //   - the chapter's directory and rootfs with $PWD and $ROOTFS, since the
@@ -549,7 +572,7 @@ func normalizeOutput(s string, paths outputPaths, bgPIDs []string) string {
 	// Longest first, so 1234 is not replaced inside 12345.
 	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
 	for _, p := range sorted {
-		s = regexp.MustCompile(`\b`+p+`\b`).ReplaceAllString(s, "<pid>")
+		s = replacePID(s, p)
 	}
 	ids := map[string]bool{}
 	for _, m := range containerID.FindAllStringSubmatch(s, -1) {
@@ -951,6 +974,8 @@ func TestDocsNormalize(t *testing.T) {
 			"PID   USER     COMMAND\n    1 root     sleep 1000\n<pid> root     ps\n<pid> root     sh\n<pid> x\nafter 5", nil},
 		{"strace", "[pid 12345] chroot(\"/x\")          = 0\nexecve(\"/a\", [\"a\"]) = 0", "[pid <pid>] chroot(\"/x\") = 0\nexecve(\"/a\", [\"a\"]) = 0", nil},
 		{"trailing newlines", "a\n\n", "a", nil},
+		{"pid that is also part of an address", "  clone(flags=SIGCHLD) = 200\nkill 200\ninet 10.200.0.1/30 and 1.200 and :200, pid 200.",
+			"  clone(flags=SIGCHLD) = <pid>\nkill <pid>\ninet 10.200.0.1/30 and 1.200 and :200, pid <pid>.", nil},
 		{"clone result pushed down", "  clone(flags=SIGCHLD /* Go adds CLONE_VM|CLONE_VFORK */)# Change the root.\n  chroot(\"/r\") = 0\n  execve(\"/bin/sh\", [\"sh\"], [])\n = 26760\nmy PID is 26760",
 			"  clone(flags=SIGCHLD /* Go adds CLONE_VM|CLONE_VFORK */) = <pid>\n# Change the root.\n  chroot(\"/r\") = 0\n  execve(\"/bin/sh\", [\"sh\"], [])\nmy PID is <pid>", nil},
 		{"stats table", "$ box stats --no-stream busy\nNAME   ID             CPU %   MEM USAGE / LIMIT   MEM %   PIDS\nbusy   64e2f855fc18   50.3%   636k / 64m          1.0%    1\nidle   33fe9a9a1006   0.0%    1.5m / no limit     -       1\n$ box rm -f busy",

@@ -47,6 +47,7 @@ type options struct {
 	state    string
 	keep     bool
 	verbose  bool
+	phases   int
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&o.state, "state", "tmpfs", "where the runtimes keep their state: tmpfs (as /run is on most systems) or disk (the work directory's filesystem)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (bundle, image store, stderr logs)")
 	flag.BoolVar(&o.verbose, "v", false, "print each sample")
+	flag.IntVar(&o.phases, "phases", 0, "instead of timing, trace N runs of the box rows with perf trace and print the median of each phase")
 	flag.Parse()
 	if os.Getenv(privateEnv) == "" {
 		os.Exit(runPrivate())
@@ -104,6 +106,12 @@ func run(o options) error {
 		return err
 	}
 	defer env.close()
+	if o.phases > 0 {
+		if err := runPhases(env, o.phases); err != nil {
+			return err
+		}
+		return env.checkLeftovers()
+	}
 
 	floor, err := env.runtimes[0].rssFloor()
 	if err != nil {

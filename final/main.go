@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
+	"unicode"
 
 	"box/final/internal/narrate"
 	"box/final/internal/runinit"
@@ -87,8 +90,7 @@ func main() {
 		return
 	}
 	var c cli
-	parser, err := kong.New(&c, kong.Name(programName), kong.Description(description),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
+	parser, parsed, err := newParser(&c, os.Args[1:])
 	if err != nil {
 		fail(err)
 	}
@@ -98,8 +100,132 @@ func main() {
 		fmt.Fprintf(os.Stderr, "%s: %v (see %s --help)\n", programName, err, programName)
 		os.Exit(exitSetupFailed)
 	}
+	parsed()
 	narrate.Setup(c.Explain && !c.Quiet, os.Stderr, sys.IsTerminal(int(os.Stderr.Fd())))
 	exitWith(ctx.Run(&c))
+}
+
+// newParser builds kong's parser for args. kong builds its model of a
+// command line by reflection over every field of every command's struct:
+// a millisecond and more at each start, cold, to parse one command. So when
+// args plainly name a command (the first word, after global flags only),
+// the model is of a struct made at run time of cli's global flags and that
+// one command's field, with their tags: the same flags, help and errors,
+// from the same source. parsed then copies what kong set into c. Anything
+// else (no command, an unknown one, --help, a flag this does not know)
+// gets the model of the whole cli, so box --help and the error for an
+// unknown command read as they always did.
+func newParser(c *cli, args []string) (parser *kong.Kong, parsed func(), err error) {
+	options := []kong.Option{kong.Name(programName), kong.Description(description),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true})}
+	fields, index := narrowCLI(args)
+	if fields == nil {
+		parser, err = kong.New(c, options...)
+		return parser, func() {}, err
+	}
+	narrow := reflect.New(reflect.StructOf(fields)).Elem()
+	parser, err = kong.New(narrow.Addr().Interface(), options...)
+	return parser, func() {
+		full := reflect.ValueOf(c).Elem()
+		for i := range fields {
+			full.FieldByIndex(index[i]).Set(narrow.Field(i))
+		}
+	}, err
+}
+
+// narrowCLI returns the fields of the struct newParser builds for args,
+// each with its index in cli: the global flags and the command args name;
+// or nil when args name none plainly.
+func narrowCLI(args []string) (fields []reflect.StructField, index [][]int) {
+	var commands []reflect.StructField
+	takesValue := map[string]bool{} // the global flags
+	eachField(reflect.TypeOf(cli{}), nil, func(f reflect.StructField) {
+		if _, cmd := f.Tag.Lookup("cmd"); cmd {
+			commands = append(commands, f)
+			return
+		}
+		fields = append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag})
+		index = append(index, f.Index)
+		takesValue["--"+flagName(f)] = f.Type.Kind() != reflect.Bool
+		if short := f.Tag.Get("short"); short != "" {
+			takesValue["-"+short] = f.Type.Kind() != reflect.Bool
+		}
+	})
+	name := firstCommand(args, takesValue)
+	for _, f := range commands {
+		if name != "" && slices.Contains(commandNames(f), name) {
+			return append(fields, reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag}), append(index, f.Index)
+		}
+	}
+	return nil, nil
+}
+
+// eachField calls visit with each field of struct type t, its Index the
+// path to it from cli, going into embedded structs (ImageCommands) as
+// kong does.
+func eachField(t reflect.Type, at []int, visit func(reflect.StructField)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		f.Index = append(append([]int(nil), at...), i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			eachField(f.Type, f.Index, visit)
+			continue
+		}
+		visit(f)
+	}
+}
+
+// firstCommand is the first word of args that is not a global flag or its
+// value: the command. It is "" when a word before it is a flag that is not
+// global (--help, -h, --) or written in a way not looked for here
+// (--explain=true, -qq), or a flag's value looks like a flag: kong's
+// whole model then parses, and says what it says.
+func firstCommand(args []string, takesValue map[string]bool) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return a
+		}
+		name, _, inline := strings.Cut(a, "=")
+		value, global := takesValue[name]
+		switch {
+		case !global || inline && !value:
+			return ""
+		case value && !inline:
+			if i+1 == len(args) || strings.HasPrefix(args[i+1], "-") {
+				return ""
+			}
+			i++
+		}
+	}
+	return ""
+}
+
+// commandNames are the names a command field answers to, as kong names
+// it: its name tag, or its field name in lower case with dashes between
+// words, and its aliases.
+func commandNames(f reflect.StructField) []string {
+	names := []string{flagName(f)}
+	if aliases := f.Tag.Get("aliases"); aliases != "" {
+		names = append(names, strings.Split(aliases, ",")...)
+	}
+	return names
+}
+
+// flagName is a field's name on the command line: kong's, from its name
+// tag or else its Go name (StateDir: state-dir).
+func flagName(f reflect.StructField) string {
+	if name := f.Tag.Get("name"); name != "" {
+		return name
+	}
+	var b strings.Builder
+	for i, r := range f.Name {
+		if i > 0 && unicode.IsUpper(r) && !unicode.IsUpper(rune(f.Name[i-1])) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
 }
 
 // exitWith ends the program with err's exit code: the container's, or 125

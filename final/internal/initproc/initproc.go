@@ -45,15 +45,18 @@ var Forwarded = []os.Signal{
 //
 // The caller's goroutine must be locked to the thread that dropped the
 // container's privileges: every process is forked from it.
+//
+// Run is the init's last act: its caller exits with the status at once.
+// So the signals it catches stay caught: signal.Stop would cost a round
+// trip to the Go runtime's signal thread for each signal, between the
+// command's exit and the init's, which is when box run is waited for.
 func Run(cmd *exec.Cmd, inChild string, started func(), execListener, narrateOn *os.File) (int, error) {
 	// Catch signals before the command exists, so none is lost between;
 	// SIGCHLD says a child exited.
 	signals := make(chan os.Signal, 16)
 	signal.Notify(signals, Forwarded...)
-	defer signal.Stop(signals)
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, unix.SIGCHLD)
-	defer signal.Stop(children)
 
 	prewarmThreads(spareThreads)
 	narrate.Explain(narrate.Process, "Start the command as a child; this process stays as the container's init (PID 1).")

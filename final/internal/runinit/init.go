@@ -40,15 +40,23 @@ func Main() {
 	// forked from the thread that dropped them: keep to one thread.
 	runtime.LockOSThread()
 	// One processor is plenty for an init that waits, and each one costs
-	// threads, which count against the container's pids.max.
+	// threads, which count against the container's pids.max and which
+	// every capability drop must stop. The runtime gives GOMAXPROCS=1 in
+	// our environment, so the Go runtime never makes a second; this is
+	// for an init started without it.
 	runtime.GOMAXPROCS(1)
 	for _, fd := range []int{FDSpec, FDConsole, FDNarration, FDReady, FDExec, FDNarrateOn} {
 		sys.CloseOnExec(fd) // none of them is the command's business
 	}
 	report := os.NewFile(FDNarration, "narration")
 	ready := os.NewFile(FDReady, "ready")
+	// The spec pipe is where the init waits for the runtime: in Go's
+	// poller, not in read(2), which would make the Go runtime hand its
+	// processor to a new thread. The pipe is ours alone (the runtime
+	// closed its copy of this end), so its O_NONBLOCK concerns nobody else.
+	specPipe := pollable(FDSpec, "spec")
 	var spec Spec
-	if err := json.NewDecoder(os.NewFile(FDSpec, "spec")).Decode(&spec); err != nil {
+	if err := json.NewDecoder(specPipe).Decode(&spec); err != nil {
 		fmt.Fprintf(report, "%s: read the container's spec: %v\n", programName, err)
 		os.Exit(ExitSetupFailed)
 	}
@@ -57,7 +65,6 @@ func Main() {
 	sys.NameInitProgram()
 	// Wait for the host side (cgroup, network) to finish: the runtime
 	// closes the spec pipe when it has.
-	specPipe := os.NewFile(FDSpec, "spec")
 	_, _ = io.Copy(io.Discard, specPipe)
 	specPipe.Close()
 	c, err := setupContainer(spec)
@@ -86,6 +93,14 @@ func Main() {
 	}
 	fmt.Fprintf(report, "%s: %v\n", programName, err)
 	os.Exit(exitStatusOf(err))
+}
+
+// pollable is descriptor fd as a file whose reads and writes wait in Go's
+// poller: os.NewFile registers a descriptor with it when the descriptor
+// is non-blocking. If it cannot be made so, reads block as before.
+func pollable(fd int, name string) *os.File {
+	_ = unix.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), name)
 }
 
 // exitStatusOf is the status to exit with after err: 126/127 for a command

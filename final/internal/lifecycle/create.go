@@ -237,7 +237,9 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	// it, after we are gone.
 	cmd := exec.Command("/proc/self/fd/"+strconv.Itoa(base+fdProgram), "oci-init", strconv.Itoa(base))
 	cmd.Args[0] = sys.InitProgramName
-	cmd.Env = []string{}
+	// One processor: the Go runtime then makes no thread for a second (see
+	// box run's supervise.go). The program gets the spec's environment.
+	cmd.Env = []string{"GOMAXPROCS=1"}
 	if !terminal {
 		// The program's stdio is ours, passed straight through. With a
 		// terminal it is the terminal's slave, and the process gets

@@ -53,7 +53,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 			files[fdNarration] = os.Stderr
 		}
 	}
-	j := sys.Joiner{Base: 3 + preserve, Files: files, Root: true, Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(3 + preserve)}, Env: []string{}}
+	j := sys.Joiner{Base: 3 + preserve, Files: files, Root: true, Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(3 + preserve)}, Env: []string{"GOMAXPROCS=1"}}
 	defer func() {
 		for _, f := range j.CgroupProcs {
 			f.Close()
@@ -159,7 +159,7 @@ func startInUserNS(userPath, joinPid string, flags uintptr, base int, files []*o
 	defer sys.Close(fd)
 	j := sys.Joiner{Namespaces: []sys.NamespaceFile{{Fd: fd, Type: unix.CLONE_NEWUSER, Path: userPath}},
 		Clone: flags, Base: base, Files: files, Root: true,
-		Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(base)}, Env: []string{}}
+		Argv: []string{sys.InitProgramName, "oci-init", strconv.Itoa(base)}, Env: []string{"GOMAXPROCS=1"}}
 	if terminal {
 		null, err := sys.DevNull(os.O_RDWR)
 		if err != nil {

@@ -11,6 +11,8 @@ build:
 	@if [ -d final ]; then go build -o bin/box ./final; fi
 	@# The container side of box, a small program box finds next to itself.
 	@if [ -d final/cmd/box-init ]; then go build -o bin/box-init ./final/cmd/box-init; fi
+	@# The registry client pull and push run, next to box too (net/http, crypto/tls).
+	@if [ -d final/cmd/box-registry ]; then go build -o bin/box-registry ./final/cmd/box-registry; fi
 	@# box answers to the runc command line under this name (final/oci.go).
 	@if [ -d final ]; then ln -sf box bin/box-runc; fi
 

@@ -1,17 +1,22 @@
 package main
 
 // pull.go is the pull command, and run's --pull: an image from a registry
-// into the store (internal/registry does the talking).
+// into the store. The registry client (internal/registry) is a program of
+// its own, box-registry, next to box (cmd/box-registry): box parses the
+// command line, and box-registry does the talking, prints what a pull
+// prints and exits with box's status, so that net/http and crypto/tls are
+// linked into no other box process (see runRegistry).
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"box/final/internal/image"
-	"box/final/internal/registry"
 	"box/final/internal/sys"
 )
 
@@ -22,13 +27,19 @@ type registryFlags struct {
 	AuthFile string   `name:"auth-file" placeholder:"FILE" help:"Credentials, as docker's config.json (\"auths\"); default $DOCKER_CONFIG/config.json or ~/.docker/config.json."`
 }
 
-// options turns the flags into the registry package's options.
-func (f registryFlags) options() (registry.Options, error) {
-	p, err := registry.ParsePlatform(f.Platform)
-	if err != nil {
-		return registry.Options{}, err
+// args are the flags as box-registry takes them: box's names.
+func (f registryFlags) args() []string {
+	var args []string
+	if f.Platform != "" {
+		args = append(args, "--platform", f.Platform)
 	}
-	return registry.Options{Insecure: f.Insecure, AuthFile: f.AuthFile, Platform: p}, nil
+	for _, host := range f.Insecure {
+		args = append(args, "--insecure-registry", host)
+	}
+	if f.AuthFile != "" {
+		args = append(args, "--auth-file", f.AuthFile)
+	}
+	return args
 }
 
 type pullCmd struct {
@@ -40,32 +51,53 @@ func (p *pullCmd) Run(g *cli) error {
 	if err := needImageRoot("pull"); err != nil {
 		return err
 	}
-	img, err := pullImage(g, p.Ref, p.Registry, os.Stdout)
+	return runRegistry(g, "pull", p.Registry.args(), p.Ref)
+}
+
+// runRegistry runs box-registry, found next to box, with the global flags,
+// command (pull or push), its flags and the image: box-registry prints
+// what the command prints, its errors as box's, on box's stdout and
+// stderr, and box exits with its status. Ctrl-C reaches both (the
+// terminal's process group): box waits for box-registry to stop cleanly,
+// and passes on a SIGINT or SIGTERM sent to box alone; SIGKILL kills both.
+// Starting it is not narrated: it is a program of box's own, which
+// narrates what it asks of the kernel itself with --explain.
+func runRegistry(g *cli, command string, flags []string, ref string) error {
+	path, err := sys.RegistryProgram()
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Pulled %s: %s, id %s\n", img.Name, image.Plural(len(img.Layers), "layer"), image.ShortDigest(img.ID))
-	return nil
-}
-
-// pullImage pulls ref into the store, showing progress on out. Ctrl-C
-// stops it cleanly: what was downloaded stays for the next pull to resume.
-func pullImage(g *cli, ref string, flags registryFlags, out *os.File) (image.Image, error) {
-	r, err := image.ParseReference(ref)
-	if err != nil {
-		return image.Image{}, err
+	args := append(append(append(g.globalArgs(), command), flags...), "--", ref)
+	cmd := exec.Command(path, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	// Killed with box (SIGKILL), it stops with it: the parent death signal
+	// follows the thread that started it, so that thread stays ours.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", path, err)
 	}
-	opts, err := flags.options()
-	if err != nil {
-		return image.Image{}, err
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-signals:
+			_ = cmd.Process.Signal(s)
+		case err := <-done:
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				return err // nil: it succeeded
+			}
+			if status, ok := exit.Sys().(syscall.WaitStatus); ok && status.Signaled() {
+				return exitCode(128 + int(status.Signal()))
+			}
+			return exitCode(exit.ExitCode())
+		}
 	}
-	s, err := image.Open(g.Store)
-	if err != nil {
-		return image.Image{}, err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return registry.Pull(ctx, s, r, opts, out, sys.IsTerminal(int(out.Fd())))
 }
 
 // pullFlags are run's: when to pull, and how.
@@ -97,8 +129,6 @@ func (f pullFlags) ensure(g *cli, ref string) error {
 		}
 		fmt.Fprintf(os.Stderr, "Image %s is not in the store; pulling it from %s\n", r.Familiar(), r.Domain)
 	}
-	if _, err := pullImage(g, ref, f.Registry, os.Stderr); err != nil {
-		return fmt.Errorf("image %s is not in the store, and %w", ref, err)
-	}
-	return nil
+	// box-registry says "image REF is not in the store, and" why not.
+	return runRegistry(g, "pull", append(f.Registry.args(), "--for-run"), ref)
 }

@@ -37,10 +37,13 @@ var harness struct {
 const finalStep = "final"
 
 // boxInitName is final's container side, built from boxInitDir next to
-// final's binary, where box looks for it.
+// final's binary, where box looks for it; boxRegistryName its registry
+// client, which pull and push run, likewise.
 const (
-	boxInitName = "box-init"
-	boxInitDir  = "final/cmd/box-init"
+	boxInitName     = "box-init"
+	boxInitDir      = "final/cmd/box-init"
+	boxRegistryName = "box-registry"
+	boxRegistryDir  = "final/cmd/box-registry"
 )
 
 func TestMain(m *testing.M) {
@@ -222,13 +225,15 @@ func buildAll() {
 			cmd.Dir = harness.repo
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 			out, err := cmd.CombinedOutput()
-			if _, serr := os.Stat(filepath.Join(harness.repo, boxInitDir)); err == nil && step == finalStep && serr == nil {
-				// box's container side, a program of its own that box
-				// finds next to itself (final/cmd/box-init).
-				cmd := exec.Command("go", "build", "-o", filepath.Join(harness.binDir, boxInitName), "./"+boxInitDir)
-				cmd.Dir = harness.repo
-				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-				out, err = cmd.CombinedOutput()
+			// box's container side and its registry client, programs of
+			// their own that box finds next to itself (final/cmd/...).
+			for _, helper := range [][2]string{{boxInitName, boxInitDir}, {boxRegistryName, boxRegistryDir}} {
+				if _, serr := os.Stat(filepath.Join(harness.repo, helper[1])); err == nil && step == finalStep && serr == nil {
+					cmd := exec.Command("go", "build", "-o", filepath.Join(harness.binDir, helper[0]), "./"+helper[1])
+					cmd.Dir = harness.repo
+					cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+					out, err = cmd.CombinedOutput()
+				}
 			}
 			if err != nil {
 				mu.Lock()

@@ -1,10 +1,11 @@
 package sys
 
-// initprogram.go finds box-init, the container side of box: a small
-// program of its own (final/cmd/box-init), so that what starts in every
+// initprogram.go finds the programs of box's own installed next to it, as
+// make build does: box-init, the container side of box, a small program
+// of its own (final/cmd/box-init), so that what starts in every
 // container's namespaces links neither box's command line nor its image
-// and registry code. box and box-runc start it; it is installed next to
-// them, as make build does.
+// and registry code; box and box-runc start it. And box-registry
+// (final/cmd/box-registry), the registry client pull and push run.
 
 import (
 	"errors"
@@ -20,28 +21,68 @@ import (
 // InitProgramName is the file name of the container side, next to box.
 const InitProgramName = "box-init"
 
-// OpenInitProgram opens box-init, found in the directory of the running
-// program (os.Executable: the file /proc/self/exe names, so through any
-// symlink such as bin/box-runc and whatever path an engine called),
-// O_PATH and close-on-exec. The caller executes it through the
-// descriptor: the container's root may be an unprivileged uid on the
-// host, unable to search the directories on the way to it, as it could
-// /proc/self/exe before. Opening is not narrated: it is what os/exec's
-// lookup would be, and its path is this machine's.
-func OpenInitProgram() (*os.File, error) {
+// RegistryProgramName is the file name of box's registry client, next to
+// box: pull, push and run --pull start it (final/cmd/box-registry), so
+// that net/http and crypto/tls are linked into no other box process.
+const RegistryProgramName = "box-registry"
+
+// helperProgram is a program of box's own, installed next to it.
+type helperProgram struct {
+	name    string // its file name
+	missing string // the line saying it is missing: %[1]s its path, %[2]s the running program's
+}
+
+var (
+	initProgram = helperProgram{InitProgramName,
+		"%[1]s is missing: the container side of box is a program of its own, next to %[2]s (make build builds both; or go build -o %[1]s ./final/cmd/box-init)"}
+	registryProgram = helperProgram{RegistryProgramName,
+		"%[1]s is missing: pull and push are a program of their own, next to %[2]s (make build builds it; or go build -o %[1]s ./final/cmd/box-registry)"}
+)
+
+// open opens h, found in the directory of the running program
+// (os.Executable: the file /proc/self/exe names, so through any symlink
+// such as bin/box-runc and whatever path an engine called), O_PATH and
+// close-on-exec; a missing h is one line saying how to build it. Opening
+// is not narrated: it is what os/exec's lookup would be, and its path is
+// this machine's.
+func (h helperProgram) open() (fd int, path string, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, fmt.Errorf("find this program's own path, to find %s next to it: %w", InitProgramName, err)
+		return -1, "", fmt.Errorf("find this program's own path, to find %s next to it: %w", h.name, err)
 	}
-	path := filepath.Join(filepath.Dir(exe), InitProgramName)
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	path = filepath.Join(filepath.Dir(exe), h.name)
+	fd, err = unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s is missing: the container side of box is a program of its own, next to %s (make build builds both; or go build -o %s ./final/cmd/box-init)", path, exe, path)
+		return -1, "", fmt.Errorf(h.missing, path, exe)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return -1, "", fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, path, nil
+}
+
+// OpenInitProgram opens box-init, next to the running program (see
+// helperProgram.open). The caller executes it through the descriptor: the
+// container's root may be an unprivileged uid on the host, unable to
+// search the directories on the way to it, as it could /proc/self/exe
+// before.
+func OpenInitProgram() (*os.File, error) {
+	fd, _, err := initProgram.open()
+	if err != nil {
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), InitProgramName), nil
+}
+
+// RegistryProgram is the path of box-registry, next to the running
+// program (see helperProgram.open), or one line saying how to build it.
+func RegistryProgram() (string, error) {
+	fd, path, err := registryProgram.open()
+	if err != nil {
+		return "", err
+	}
+	unix.Close(fd)
+	return path, nil
 }
 
 // NameInitProgram sets this process's name (comm: what ps shows in

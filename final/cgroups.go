@@ -95,7 +95,7 @@ func (v *intFlag) Decode(ctx *kong.DecodeContext) error {
 }
 
 func init() {
-	plugins = append(plugins, &cgroupPlugin{made: map[string]*cgroups.Cgroup{}})
+	plugins = append(plugins, &cgroupPlugin{made: map[string]*cgroups.Cgroup{}, born: map[string]bool{}})
 	freezer = freezeContainer
 }
 
@@ -105,6 +105,9 @@ type cgroupPlugin struct {
 	// made are the cgroups this process made, by container ID, held open
 	// and locked until Remove.
 	made map[string]*cgroups.Cgroup
+	// born are the containers whose init the kernel created in its cgroup
+	// (CloneAttr, EnterThread): Started need not look where it is.
+	born map[string]bool
 }
 
 // cgroupRecord is what the runtime keeps of a container's cgroup, in
@@ -179,6 +182,7 @@ func (p *cgroupPlugin) CloneAttr(c *state.Container, attr *syscall.SysProcAttr) 
 	}
 	narrate.Explain(narrate.Cgroup, "Have the kernel create the init right in its cgroup: clone3 with CLONE_INTO_CGROUP and the cgroup directory's descriptor, %d.", fd)
 	attr.UseCgroupFD, attr.CgroupFD = true, fd
+	p.born[c.ID] = true // the clone fails if the kernel cannot
 	return nil
 }
 
@@ -198,6 +202,9 @@ func (p *cgroupPlugin) EnterThread(c *state.Container) (leave func() error, err 
 		_ = cg.LeaveThread()
 		return nil, err
 	}
+	p.mu.Lock()
+	p.born[c.ID] = true // in every hierarchy: each write succeeded
+	p.mu.Unlock()
 	return cg.LeaveThread, nil
 }
 
@@ -206,9 +213,9 @@ func (p *cgroupPlugin) EnterThread(c *state.Container) (leave func() error, err 
 // EnterThread).
 func (p *cgroupPlugin) Started(c *state.Container, pid int) error {
 	p.mu.Lock()
-	cg := p.made[c.ID]
+	cg, born := p.made[c.ID], p.born[c.ID]
 	p.mu.Unlock()
-	if cg == nil || cg.Contains(pid) {
+	if cg == nil || born || cg.Contains(pid) {
 		return nil
 	}
 	why := "v1 has no CLONE_INTO_CGROUP"
@@ -242,14 +249,23 @@ func (p *cgroupPlugin) Exec(c *state.Container, pid int) error {
 // the kernel counted. When the OOM killer killed in it, it says so: that
 // is why a container exits 137 (128 + SIGKILL) without a word from the
 // command.
+//
+// The supervisor of a run --rm container (the process that made the
+// cgroup) deletes the state dir right after: it keeps no record, and
+// without --explain reads only the count of OOM kills.
 func (p *cgroupPlugin) Remove(c *state.Container) error {
 	p.mu.Lock()
 	cg := p.made[c.ID]
 	delete(p.made, c.ID)
+	delete(p.born, c.ID)
 	p.mu.Unlock()
-	rec, err := loadCgroupRecord(c)
-	if err != nil {
-		return err
+	var rec cgroupRecord
+	autoRemove := cg != nil && c.Config.AutoRemove
+	if !autoRemove {
+		var err error
+		if rec, err = loadCgroupRecord(c); err != nil {
+			return err
+		}
 	}
 	if cg == nil {
 		cg = rec.Cgroup
@@ -257,14 +273,22 @@ func (p *cgroupPlugin) Remove(c *state.Container) error {
 	if cg == nil {
 		return nil
 	}
-	usage, err := cg.Remove()
+	var usage *cgroups.Usage
+	var err error
+	if autoRemove && !narrate.Enabled() {
+		usage, err = cg.RemoveCountingOOM()
+	} else {
+		usage, err = cg.Remove()
+	}
 	if usage == nil {
 		return err
 	}
 	narrate.Explain(narrate.Cgroup, "The kernel counted: %s.", usage)
-	rec.Cgroup, rec.Usage = cg, usage
-	if saveErr := saveCgroupRecord(c, rec); err == nil {
-		err = saveErr
+	if !autoRemove {
+		rec.Cgroup, rec.Usage = cg, usage
+		if saveErr := saveCgroupRecord(c, rec); err == nil {
+			err = saveErr
+		}
 	}
 	if usage.OOMKills != nil && *usage.OOMKills > 0 {
 		fmt.Fprintf(os.Stderr, "%s: memory limit reached: the kernel's OOM killer killed %d process(es) of container %s%s\n",
@@ -372,11 +396,7 @@ func saveCgroupRecord(c *state.Container, rec cgroupRecord) error {
 	if err != nil {
 		return fmt.Errorf("save the cgroup of %s: %w", c.Name, err)
 	}
-	path := filepath.Join(c.Dir(), cgroupRecordFile)
-	if err := os.WriteFile(path+".tmp", append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("save the cgroup of %s: %w", c.Name, err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := state.WriteFileAtomic(filepath.Join(c.Dir(), cgroupRecordFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("save the cgroup of %s: %w", c.Name, err)
 	}
 	return nil

@@ -142,10 +142,19 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 		if imageRootfs == nil {
 			return cfg, fmt.Errorf("%q: images come with the image store, not in this build; run on a directory with --rootfs DIR", args[0])
 		}
-		if err := r.Pull.ensure(g, args[0]); err != nil {
-			return cfg, err
+		// The image's record is read once when the store has it: the
+		// pull, as --pull asks, comes only when it does not (or always).
+		var entrypoint []string
+		err := errors.New("not resolved yet")
+		if r.Pull.Pull != "always" {
+			entrypoint, err = imageRootfs(g, args[0], &cfg)
 		}
-		entrypoint, err := imageRootfs(g, args[0], &cfg)
+		if err != nil && r.Pull.Pull != "never" {
+			if err := r.Pull.ensure(g, args[0]); err != nil {
+				return cfg, err
+			}
+			entrypoint, err = imageRootfs(g, args[0], &cfg)
+		}
 		if err != nil {
 			return cfg, err
 		}

@@ -344,10 +344,16 @@ func (s *supervisor) wait() int {
 		s.drain()
 	}
 	c := s.c
-	_ = s.store.Update(c, func(c *state.Container) error {
-		c.Status, c.ExitCode, c.Finished = state.Exited, &status, time.Now().UTC()
-		return nil
-	})
+	if c.Config.AutoRemove {
+		// The state dir goes in a moment: the exit goes only to the
+		// exit record, in place, which ps -a and inspect read meanwhile.
+		_ = c.RecordExit(status, time.Now().UTC())
+	} else {
+		_ = s.store.Update(c, func(c *state.Container) error {
+			c.Status, c.ExitCode, c.Finished = state.Exited, &status, time.Now().UTC()
+			return nil
+		})
+	}
 	if err := removePlugins(c, plugins); err != nil {
 		fmt.Fprintf(s.narration, "%s: %v\n", programName, err)
 	}

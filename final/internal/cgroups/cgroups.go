@@ -323,7 +323,7 @@ func (cg *Cgroup) moveThread(out bool) error {
 // Contains tells whether process pid is in the cgroup, from the kernel's
 // /proc/PID/cgroup. It only reads.
 func (cg *Cgroup) Contains(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	b, err := readFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil || len(cg.Dirs) == 0 {
 		return false
 	}
@@ -381,6 +381,18 @@ func (cg *Cgroup) Exists() bool {
 // (and kills what is left after a while) before it reads the counters and
 // removes the directories.
 func (cg *Cgroup) Remove() (*Usage, error) {
+	return cg.remove(false)
+}
+
+// RemoveCountingOOM is Remove for a caller that keeps nothing of the
+// count but the OOM kills, which say why a container exited 137: run --rm
+// without --explain, whose record of the rest is deleted a moment later.
+// It reads one counter file instead of all of them.
+func (cg *Cgroup) RemoveCountingOOM() (*Usage, error) {
+	return cg.remove(true)
+}
+
+func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
 	defer cg.release()
 	if !cg.Exists() {
 		return nil, nil
@@ -396,7 +408,12 @@ func (cg *Cgroup) Remove() (*Usage, error) {
 		}
 		cg.waitEmpty(2 * time.Second)
 	}
-	u := cg.usage(v)
+	var u Usage
+	if oomOnly {
+		u = cg.read(oomCounters(v))
+	} else {
+		u = cg.usage(v)
+	}
 	narrate.Explain(narrate.Cgroup, "Remove the container's cgroup, now that its last process has left.")
 	var first error
 	for i := len(cg.Dirs) - 1; i >= 0; i-- {
@@ -416,11 +433,8 @@ func (cg *Cgroup) release() {
 }
 
 // removeDir removes one cgroup directory, retrying briefly while the
-// kernel still says EBUSY; one already gone is fine.
+// kernel still says EBUSY; one already gone (ENOENT) is fine.
 func removeDir(dir string) error {
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
 	var err error
 	for try := 0; try < 20; try++ {
 		if err = sys.Rmdir(dir); !errors.Is(err, unix.EBUSY) {
@@ -449,7 +463,7 @@ func (cg *Cgroup) waitEmpty(limit time.Duration) bool {
 
 // procs lists the processes in the cgroup dir.
 func procs(dir string) ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	b, err := readFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, "cgroup.procs"), err)
 	}
@@ -508,7 +522,7 @@ func RemoveLeftovers() ([]string, error) {
 func removeLeftovers(parents []Dir) ([]string, error) {
 	var removed []string
 	for _, parent := range parents {
-		entries, err := os.ReadDir(parent.Path)
+		entries, err := readDir(parent.Path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}

@@ -67,6 +67,18 @@ func (cg *Cgroup) Now() (Usage, error) {
 	return u, nil
 }
 
+// oomCounters are the counters of v that count OOM kills.
+func oomCounters(v version) []counter {
+	var u Usage
+	var oom []counter
+	for _, c := range v.counters() {
+		if c.field(&u) == &u.OOMKills {
+			oom = append(oom, c)
+		}
+	}
+	return oom
+}
+
 // read reads counters, each file once, narrating each read.
 func (cg *Cgroup) read(counters []counter) Usage {
 	var u Usage
@@ -78,10 +90,10 @@ func (cg *Cgroup) read(counters []counter) Usage {
 		}
 		text, done := read[path]
 		if !done {
-			if _, err := os.Stat(path); err != nil {
+			var ok bool
+			if text, ok = readCounterFile(path); !ok {
 				continue // not counted by this kernel
 			}
-			text, _ = sys.ReadCgroupFile(path)
 			read[path] = text
 		}
 		if n, ok := keyedValue(text, c.key); ok {
@@ -92,6 +104,22 @@ func (cg *Cgroup) read(counters []counter) Usage {
 		}
 	}
 	return u
+}
+
+// readCounterFile reads a counter file; ok is false if this kernel has
+// none. With --explain the read is narrated, after a stat that keeps a
+// file the kernel does not have out of the narration; without, it is
+// one open(2), read(2) and close(2), and a missing file fails the open.
+func readCounterFile(path string) (text string, ok bool) {
+	if narrate.Enabled() {
+		if _, err := os.Stat(path); err != nil {
+			return "", false
+		}
+		text, _ = sys.ReadCgroupFile(path)
+		return text, true
+	}
+	b, err := readFile(path)
+	return string(b), err == nil
 }
 
 // keyedValue finds the number for key in "key value" lines, or the whole

@@ -32,11 +32,11 @@ var v1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "free
 // cgroup with limits (a login session, a service, a container) puts its
 // containers under those limits too.
 func (v1) parents() ([]Dir, error) {
-	mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+	mountinfo, err := readFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
-	own, err := os.ReadFile("/proc/self/cgroup")
+	own, err := readFile("/proc/self/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("read our cgroups: %w", err)
 	}
@@ -121,9 +121,13 @@ func (v v1) configure(cg *Cgroup, l Limits, devices []Device) error {
 	if err := copyCpuset(cg); err != nil {
 		return err
 	}
-	swapFile := cg.file("memory", "memory.memsw.limit_in_bytes")
-	if _, err := os.Stat(swapFile); swapFile != "" && err != nil {
-		swapFile = ""
+	// Swap is limited with memory only: no limit, no need to look.
+	swapFile := ""
+	if l.Memory > 0 {
+		swapFile = cg.file("memory", "memory.memsw.limit_in_bytes")
+		if _, err := os.Stat(swapFile); swapFile != "" && err != nil {
+			swapFile = ""
+		}
 	}
 	if l.Memory > 0 && swapFile == "" {
 		narrate.Explain(narrate.Cgroup, "This kernel does not account swap (no memory.memsw.limit_in_bytes): swap is not limited.")
@@ -153,7 +157,7 @@ func copyCpuset(cg *Cgroup) error {
 	}
 	narrate.Explain(narrate.Cgroup, "A new cpuset has no CPUs and no memory nodes: copy its parent's, or no process could join it.")
 	for _, name := range []string{"cpuset.cpus", "cpuset.mems"} {
-		b, err := os.ReadFile(filepath.Join(filepath.Dir(dir), name))
+		b, err := readFile(filepath.Join(filepath.Dir(dir), name))
 		if err != nil {
 			return fmt.Errorf("read the parent's %s: %w", name, err)
 		}

@@ -277,7 +277,7 @@ func (r *Root) Remove() error {
 // /proc/self/mountinfo is the mount point, with space, tab, newline and
 // backslash escaped as octal (proc(5)).
 func mountsUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := readFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mount table: %w", err)
 	}

@@ -144,7 +144,7 @@ func (s *Store) Image(name string) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
-	data, err := os.ReadFile(s.imagePath(normalized))
+	data, err := readFile(s.imagePath(normalized))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Image{}, fmt.Errorf("image %s is not in the store %s; list images with: box images, or add one with: box import FILE NAME, box load FILE", normalized, s.dir)
 	}

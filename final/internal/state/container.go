@@ -9,7 +9,6 @@ package state
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +162,7 @@ func processAlive(pid int, start uint64) bool {
 // ProcessStart reads when pid started, in clock ticks since boot, from
 // /proc/PID/stat (proc(5)); a zombie is reported as gone.
 func ProcessStart(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := readFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, fmt.Errorf("process %d: %w", pid, err)
 	}

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // exitRecordFile is the record's name in the container's directory.
@@ -55,51 +57,69 @@ func fullError(root, what string, err error) error {
 // for a line in it, so that none of them needs space later.
 func (c *Container) reserve() error {
 	for _, name := range []string{"lock", "supervisor.lock"} {
-		f, err := os.OpenFile(filepath.Join(c.dir, name), os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
+		if err := touchFile(filepath.Join(c.dir, name)); err != nil {
 			return err
 		}
-		f.Close()
 	}
 	if c.Config.Detach {
-		f, err := os.OpenFile(c.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
+		if err := touchFile(c.LogPath()); err != nil {
 			return err
 		}
-		f.Close()
-		if err := os.WriteFile(filepath.Join(c.dir, logReserveFile), make([]byte, logReserveSize), 0o600); err != nil {
+		if err := writeFile(filepath.Join(c.dir, logReserveFile), make([]byte, logReserveSize), 0o600); err != nil {
 			return err
 		}
 	}
-	return os.WriteFile(filepath.Join(c.dir, exitRecordFile), bytes.Repeat([]byte{' '}, exitRecordSize), 0o600)
+	return writeFile(filepath.Join(c.dir, exitRecordFile), bytes.Repeat([]byte{' '}, exitRecordSize), 0o600)
 }
 
 // readExitRecord reads the record in dir; an empty one (all spaces), or
 // none (a container made by an older runtime), is the zero record.
 func readExitRecord(dir string) (exitRecord, error) {
-	var rec exitRecord
-	b, err := os.ReadFile(filepath.Join(dir, exitRecordFile))
+	path := filepath.Join(dir, exitRecordFile)
+	b, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return rec, nil
+		return exitRecord{}, nil
 	}
 	if err != nil {
-		return rec, fmt.Errorf("read %s: %w", filepath.Join(dir, exitRecordFile), err)
+		return exitRecord{}, fmt.Errorf("read %s: %w", path, err)
 	}
+	return parseExitRecord(path, b)
+}
+
+// parseExitRecord reads the record's text b, read from path.
+func parseExitRecord(path string, b []byte) (exitRecord, error) {
+	var rec exitRecord
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return rec, nil
 	}
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return rec, fmt.Errorf("read %s: %w", filepath.Join(dir, exitRecordFile), err)
+		return rec, fmt.Errorf("read %s: %w", path, err)
 	}
 	return rec, nil
 }
 
 // updateExitRecord changes the record in dir in place, never past its
-// size, so it needs no space on the filesystem.
+// size, so it needs no space on the filesystem. It is read and written
+// through one descriptor.
 func updateExitRecord(dir string, change func(*exitRecord)) error {
 	path := filepath.Join(dir, exitRecordFile)
-	rec, err := readExitRecord(dir)
+	// No O_CREAT: a record that is not there cannot be written without
+	// space, and an older runtime's container has none.
+	fd, err := openRaw(path, unix.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	old := make([]byte, exitRecordSize+1)
+	n, err := unix.Pread(fd, old, 0)
+	for err == unix.EINTR {
+		n, err = unix.Pread(fd, old, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	rec, err := parseExitRecord(path, old[:n])
 	if err != nil {
 		return err
 	}
@@ -112,16 +132,22 @@ func updateExitRecord(dir string, change func(*exitRecord)) error {
 		return fmt.Errorf("write %s: record of %d bytes is larger than its %d", path, len(b), exitRecordSize)
 	}
 	b = append(b, bytes.Repeat([]byte{' '}, exitRecordSize-len(b))...)
-	// No O_CREATE: a record that is not there cannot be written without
-	// space, and an older runtime's container has none.
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
+	if err := writeAll(fd, path, b, 0); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	defer f.Close()
-	if _, err := f.WriteAt(b, 0); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	return nil
+}
+
+// RecordExit records c's exit in its exit record alone, in place, and not
+// in state.json: for a container whose state dir is removed right after
+// (run --rm), so rewriting state.json would be work for nothing. Readers
+// of state.json (ps -a, inspect, wait) apply the record, so they see the
+// exit all the same until the dir is gone.
+func (c *Container) RecordExit(code int, finished time.Time) error {
+	if err := updateExitRecord(c.dir, func(rec *exitRecord) { rec.ExitCode, rec.Finished = &code, finished }); err != nil {
+		return err
 	}
+	c.Status, c.ExitCode, c.Finished = Exited, &code, finished
 	return nil
 }
 

@@ -182,7 +182,7 @@ func (s *Store) Dirs() ([]string, error) {
 // read loads the state of container id.
 func (s *Store) read(id string) (*Container, error) {
 	dir := filepath.Join(s.containersDir(), id)
-	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	b, err := readFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		return nil, err
 	}
@@ -265,11 +265,11 @@ func (c *Container) save() error {
 		return fmt.Errorf("save state of %s: %w", c.Name, err)
 	}
 	tmp := filepath.Join(c.dir, ".state.json.tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := writeFile(tmp, append(b, '\n'), 0o600); err != nil {
 		_ = os.Remove(tmp) // what part of it was written takes space
 		return fmt.Errorf("save state of %s: %w", c.Name, err)
 	}
-	if err := os.Rename(tmp, filepath.Join(c.dir, "state.json")); err != nil {
+	if err := rename(tmp, filepath.Join(c.dir, "state.json")); err != nil {
 		return fmt.Errorf("save state of %s: %w", c.Name, err)
 	}
 	return nil
@@ -287,6 +287,9 @@ func (s *Store) Remove(c *Container) error {
 
 // RemoveDir deletes a container directory, even one without state.json.
 func RemoveDir(dir string) error {
+	if removeFlat(dir) {
+		return nil
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", dir, err)
 	}
@@ -298,7 +301,7 @@ func RemoveDir(dir string) error {
 // another process supervises c.
 func (s *Store) HoldSupervisor(c *Container) (*os.File, error) {
 	path := filepath.Join(c.dir, "supervisor.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openLock(path, true)
 	if err != nil {
 		return nil, fmt.Errorf("supervise %s: %w", c.Name, err)
 	}
@@ -326,7 +329,7 @@ func (s *Store) WaitSupervisor(c *Container) error {
 // Supervised tells whether a live process supervises the container in dir,
 // by trying its supervisor lock without waiting.
 func Supervised(dir string) bool {
-	f, err := os.OpenFile(filepath.Join(dir, "supervisor.lock"), os.O_RDWR, 0)
+	f, err := openLock(filepath.Join(dir, "supervisor.lock"), false)
 	if err != nil {
 		return false
 	}

@@ -241,6 +241,19 @@ func TestFinalCgroupOOMKill(t *testing.T) {
 		f.mustBox("rm", "oom-fg")
 		requireCgroupGone(t, in.ID)
 	})
+	t.Run("foreground --rm", func(t *testing.T) {
+		// run --rm keeps no accounting, so it reads only the count of OOM
+		// kills, and still says why the container exited 137.
+		r := f.box("run", "--rm", "-m", "32m", "--rootfs", sharedRootfs(t),
+			"sh", "-c", "exec tail -c 100m </dev/zero >/dev/null")
+		lines := nonEmptyLines(r.stderr)
+		if r.code != 137 || len(lines) != 1 || !strings.Contains(lines[0], "memory limit reached") {
+			t.Fatalf("want exit 137 and one line saying the memory limit was reached, got\n%s", r)
+		}
+		if dirs := f.containerDirs(); len(dirs) != 0 {
+			t.Errorf("run --rm left state: %v", dirs)
+		}
+	})
 	t.Run("accounting", func(t *testing.T) {
 		id := f.detached("-m", "32m", "--rootfs", sharedRootfs(t), "sh", "-c",
 			"tail -c 100m </dev/zero >/dev/null; echo $? >/dev/shm/hog; exec sleep 4751")

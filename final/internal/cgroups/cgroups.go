@@ -393,8 +393,11 @@ func (cg *Cgroup) RemoveCountingOOM() (*Usage, error) {
 }
 
 func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
+	// Directories we hold locked are there: only a leftover, which no
+	// runtime holds, is removed by another.
+	held := len(cg.locks) == len(cg.Dirs) && len(cg.locks) > 0
 	defer cg.release()
-	if !cg.Exists() {
+	if !held && !cg.Exists() {
 		return nil, nil
 	}
 	v, err := versionOf(cg.Version)

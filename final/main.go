@@ -90,7 +90,8 @@ func main() {
 		return
 	}
 	var c cli
-	parser, parsed, err := newParser(&c, os.Args[1:])
+	parser, parsed, err := newParser(&c, os.Args[1:], kong.Name(programName), kong.Description(description),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
 	if err != nil {
 		fail(err)
 	}
@@ -105,41 +106,41 @@ func main() {
 	exitWith(ctx.Run(&c))
 }
 
-// newParser builds kong's parser for args. kong builds its model of a
-// command line by reflection over every field of every command's struct:
-// a millisecond and more at each start, cold, to parse one command. So when
-// args plainly name a command (the first word, after global flags only),
-// the model is of a struct made at run time of cli's global flags and that
-// one command's field, with their tags: the same flags, help and errors,
-// from the same source. parsed then copies what kong set into c. Anything
-// else (no command, an unknown one, --help, a flag this does not know)
-// gets the model of the whole cli, so box --help and the error for an
+// newParser builds kong's parser of args for root, a pointer to a struct
+// of global flags and commands (cli; box-runc's ociCLI). kong builds its
+// model of a command line by reflection over every field of every
+// command's struct: a millisecond and more at each start, cold, to parse
+// one command. So when args plainly name a command (the first word, after
+// global flags only), the model is of a struct made at run time of root's
+// global flags and that one command's field, with their tags: the same
+// flags, help and errors, from the same source. parsed then copies what
+// kong set into root; call it after Parse, even a failed one. Anything
+// else (no command, an unknown one, --help, a flag this does not look
+// for) gets the model of the whole struct, so --help and the error for an
 // unknown command read as they always did.
-func newParser(c *cli, args []string) (parser *kong.Kong, parsed func(), err error) {
-	options := []kong.Option{kong.Name(programName), kong.Description(description),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true})}
-	fields, index := narrowCLI(args)
+func newParser(root any, args []string, options ...kong.Option) (parser *kong.Kong, parsed func(), err error) {
+	fields, index := narrowModel(reflect.TypeOf(root).Elem(), args)
 	if fields == nil {
-		parser, err = kong.New(c, options...)
+		parser, err = kong.New(root, options...)
 		return parser, func() {}, err
 	}
 	narrow := reflect.New(reflect.StructOf(fields)).Elem()
 	parser, err = kong.New(narrow.Addr().Interface(), options...)
 	return parser, func() {
-		full := reflect.ValueOf(c).Elem()
+		whole := reflect.ValueOf(root).Elem()
 		for i := range fields {
-			full.FieldByIndex(index[i]).Set(narrow.Field(i))
+			whole.FieldByIndex(index[i]).Set(narrow.Field(i))
 		}
 	}, err
 }
 
-// narrowCLI returns the fields of the struct newParser builds for args,
-// each with its index in cli: the global flags and the command args name;
-// or nil when args name none plainly.
-func narrowCLI(args []string) (fields []reflect.StructField, index [][]int) {
+// narrowModel returns the fields of the struct newParser builds for args
+// from struct type t, each with its index in t: the global flags and the
+// command args name; or nil when args name none plainly.
+func narrowModel(t reflect.Type, args []string) (fields []reflect.StructField, index [][]int) {
 	var commands []reflect.StructField
 	takesValue := map[string]bool{} // the global flags
-	eachField(reflect.TypeOf(cli{}), nil, func(f reflect.StructField) {
+	eachField(t, nil, func(f reflect.StructField) {
 		if _, cmd := f.Tag.Lookup("cmd"); cmd {
 			commands = append(commands, f)
 			return
@@ -161,7 +162,7 @@ func narrowCLI(args []string) (fields []reflect.StructField, index [][]int) {
 }
 
 // eachField calls visit with each field of struct type t, its Index the
-// path to it from cli, going into embedded structs (ImageCommands) as
+// path to it from the outer struct, going into embedded structs (ImageCommands) as
 // kong does.
 func eachField(t reflect.Type, at []int, visit func(reflect.StructField)) {
 	for i := 0; i < t.NumField(); i++ {

@@ -17,9 +17,30 @@ func TestNarrowParserKnowsEveryCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEveryCommand(t, full, reflect.TypeOf(cli{}), []string{"--state-dir", "/run/x", "-q"})
+	var g ociCLI
+	ociFull, err := kong.New(&g, kong.Name("box-runc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEveryCommand(t, ociFull, reflect.TypeOf(ociCLI{}), []string{"--root", "/run/x", "--log-format=json", "--debug"})
+	for _, args := range [][]string{
+		nil, {"--help"}, {"-h", "ps"}, {"nope"}, {"Run"}, {"--", "ps"}, {"--bogus", "ps"},
+		{"--explain=true", "ps"}, {"-qq", "ps"}, {"--state-dir"}, {"--state-dir", "ps"}, {"--state-dir", "-q", "ps"},
+	} {
+		if fields, _ := narrowModel(reflect.TypeOf(cli{}), args); fields != nil {
+			t.Errorf("%q: got a narrow model, want the whole one", args)
+		}
+	}
+}
+
+// checkEveryCommand checks that each command of the whole model full of
+// root type t has a narrow model holding it, after global flags global.
+func checkEveryCommand(t *testing.T, full *kong.Kong, root reflect.Type, global []string) {
+	t.Helper()
 	for _, node := range full.Model.Children {
 		for _, name := range append([]string{node.Name}, node.Aliases...) {
-			fields, _ := narrowCLI([]string{"--state-dir", "/run/x", "-q", name})
+			fields, _ := narrowModel(root, append(global, name))
 			if fields == nil {
 				t.Errorf("command %q: no narrow model", name)
 				continue
@@ -29,19 +50,11 @@ func TestNarrowParserKnowsEveryCommand(t *testing.T) {
 			}
 		}
 	}
-	for _, args := range [][]string{
-		nil, {"--help"}, {"-h", "ps"}, {"nope"}, {"Run"}, {"--", "ps"}, {"--bogus", "ps"},
-		{"--explain=true", "ps"}, {"-qq", "ps"}, {"--state-dir"}, {"--state-dir", "ps"}, {"--state-dir", "-q", "ps"},
-	} {
-		if fields, _ := narrowCLI(args); fields != nil {
-			t.Errorf("%q: got a narrow model, want the whole one", args)
-		}
-	}
 }
 
-// TestNarrowParserParsesAsTheWholeOne parses command lines with both
-// models: what kong sets in the global flags and the command run must be
-// the same.
+// TestNarrowParserParsesAsTheWholeOne parses command lines, box's and
+// box-runc's, with both models: what kong sets in the global flags and the
+// command run must be the same.
 func TestNarrowParserParsesAsTheWholeOne(t *testing.T) {
 	for _, args := range [][]string{
 		{"ps"},
@@ -57,28 +70,50 @@ func TestNarrowParserParsesAsTheWholeOne(t *testing.T) {
 		{"--explain", "monitor", "abc"},
 	} {
 		var whole, narrow cli
-		full, err := kong.New(&whole, kong.Name(programName))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := full.Parse(args); err != nil {
-			t.Fatalf("%q: whole model: %v", args, err)
-		}
-		parser, parsed, err := newParser(&narrow, args)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := parser.Parse(args); err != nil {
-			t.Fatalf("%q: narrow model: %v", args, err)
-		}
-		parsed()
-		// The whole model also sets the defaults of the commands not run.
-		_, index := narrowCLI(args)
-		for _, at := range index {
-			w, n := reflect.ValueOf(whole).FieldByIndex(at), reflect.ValueOf(narrow).FieldByIndex(at)
-			if !reflect.DeepEqual(w.Interface(), n.Interface()) {
-				t.Errorf("%q: field %v parsed differently:\nwhole  %+v\nnarrow %+v", args, at, w, n)
-			}
+		sameParse(t, &whole, &narrow, args)
+	}
+	for _, args := range [][]string{
+		{"--root", "/r", "create", "--bundle", "b", "--pid-file", "p", "id"},
+		{"-root", "/r", "-log", "l", "-log-format", "json", "create", "-b", "b", "--no-pivot", "id"},
+		{"--log-format=json", "delete", "--force", "id"},
+		{"kill", "id", "9"},
+		{"--debug", "state", "id"},
+		{"exec", "--pid-file", "p", "--process", "p.json", "--detach", "id"},
+		{"ps", "-f", "json", "id"},
+	} {
+		var whole, narrow ociCLI
+		sameParse(t, &whole, &narrow, normalizeFlags(args))
+	}
+}
+
+// sameParse parses args into whole with the whole model of its type and
+// into narrow with newParser's.
+func sameParse[T any](t *testing.T, whole, narrow *T, args []string) {
+	t.Helper()
+	full, err := kong.New(whole, kong.Name(programName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := full.Parse(args); err != nil {
+		t.Fatalf("%q: whole model: %v", args, err)
+	}
+	parser, parsed, err := newParser(narrow, args, kong.Name(programName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parser.Parse(args); err != nil {
+		t.Fatalf("%q: narrow model: %v", args, err)
+	}
+	parsed()
+	// The whole model also sets the defaults of the commands not run.
+	fields, index := narrowModel(reflect.TypeOf(*whole), args)
+	if fields == nil {
+		t.Fatalf("%q: no narrow model", args)
+	}
+	for _, at := range index {
+		w, n := reflect.ValueOf(*whole).FieldByIndex(at), reflect.ValueOf(*narrow).FieldByIndex(at)
+		if !reflect.DeepEqual(w.Interface(), n.Interface()) {
+			t.Errorf("%q: field %v parsed differently:\nwhole  %+v\nnarrow %+v", args, at, w, n)
 		}
 	}
 }
@@ -90,7 +125,7 @@ func BenchmarkParser(b *testing.B) {
 	b.Run("whole", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var c cli
-			if _, _, err := newParser(&c, nil); err != nil {
+			if _, _, err := newParser(&c, nil, kong.Name(programName)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -98,7 +133,7 @@ func BenchmarkParser(b *testing.B) {
 	b.Run("narrow", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			var c cli
-			if _, _, err := newParser(&c, args); err != nil {
+			if _, _, err := newParser(&c, args, kong.Name(programName)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -64,13 +64,16 @@ func (g *ociCLI) runtime() *lifecycle.Runtime { return &lifecycle.Runtime{Root: 
 // ociMain runs the runc command line and returns the exit status.
 func ociMain(args []string) int {
 	var g ociCLI
-	parser, err := kong.New(&g, kong.Name("box-runc"), kong.Description(ociDescription),
+	normalized := normalizeFlags(args)
+	// The model of the one command run, as box's (newParser, main.go).
+	parser, parsed, err := newParser(&g, normalized, kong.Name("box-runc"), kong.Description(ociDescription),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Exit(func(code int) { os.Exit(code) }))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)
 		return 1
 	}
-	ctx, err := parser.Parse(normalizeFlags(args))
+	ctx, err := parser.Parse(normalized)
+	parsed() // even after an error: logError reads --log
 	if err != nil {
 		logError(&g, fmt.Errorf("%v (see box-runc --help)", err))
 		return 1

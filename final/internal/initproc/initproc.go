@@ -53,10 +53,7 @@ var Forwarded = []os.Signal{
 func Run(cmd *exec.Cmd, inChild string, started func(), execListener, narrateOn *os.File) (int, error) {
 	// Catch signals before the command exists, so none is lost between;
 	// SIGCHLD says a child exited.
-	signals := make(chan os.Signal, 16)
-	signal.Notify(signals, Forwarded...)
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, unix.SIGCHLD)
+	signals, children := catchSignals()
 
 	prewarmThreads(spareThreads)
 	narrate.Explain(narrate.Process, "Start the command as a child; this process stays as the container's init (PID 1).")
@@ -125,6 +122,25 @@ func Run(cmd *exec.Cmd, inChild string, started func(), execListener, narrateOn 
 			p.reply <- execPid
 		}
 	}
+}
+
+// catchSignals has the forwarded signals and SIGCHLD delivered to the
+// channels it returns. signal.Notify has the Go runtime's signal thread
+// unblock each signal, a round trip to that thread per signal. From the
+// caller's goroutine, locked to its thread, each round trip would also go
+// through a third thread on its way there and back: a goroutine of its
+// own asks instead, and the caller waits for it.
+func catchSignals() (signals, children chan os.Signal) {
+	signals = make(chan os.Signal, 16)
+	children = make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() {
+		signal.Notify(signals, Forwarded...)
+		signal.Notify(children, unix.SIGCHLD)
+		close(done)
+	}()
+	<-done
+	return signals, children
 }
 
 // spareThreads is how many idle OS threads the init keeps for later.

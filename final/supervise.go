@@ -124,7 +124,12 @@ func (s *supervisor) startInit() (status int, err error) {
 	defer program.Close()
 	cmd := exec.Command("/proc/self/fd/"+strconv.Itoa(runinit.FDProgram), "init")
 	cmd.Args[0] = sys.InitProgramName
-	cmd.Env = []string{}
+	// One processor from the start: the Go runtime then makes no thread
+	// for a second one, and each thread is one more for pids.max and for
+	// every capability drop to stop. The command gets the spec's
+	// environment, not this one, and the init's /proc/1/environ is
+	// closed to it (the init is not dumpable).
+	cmd.Env = []string{"GOMAXPROCS=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = s.stdin, s.stdout, s.stderr
 	var execListener *os.File
 	if c.Config.IDMap != nil && !c.Config.NoInit {

@@ -7,8 +7,11 @@ package state
 // calls per file; a run touches a dozen of these files.
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
+
+	"box/final/internal/sys"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,6 +110,21 @@ func openLock(path string, create bool) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// lockFile is sys.LockFile with the file opened by openLock: it opens
+// (creating) the lock file at path and locks it, narrated as sys.Lock
+// narrates; unlock closes it, which releases the lock.
+func lockFile(path string, exclusive bool) (unlock func(), err error) {
+	f, err := openLock(path, true)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := sys.Lock(f, exclusive, false); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
 }
 
 // rename is rename(2), which replaces newpath at once: os.Rename first

@@ -136,7 +136,7 @@ func newID() (string, error) {
 
 // lockStore takes the store's exclusive lock.
 func (s *Store) lockStore() (unlock func(), err error) {
-	return sys.LockFile(filepath.Join(s.containersDir(), ".lock"), true)
+	return lockFile(filepath.Join(s.containersDir(), ".lock"), true)
 }
 
 // List reads every container's state, oldest first.
@@ -229,7 +229,7 @@ func (s *Store) Get(ref string) (*Container, error) {
 // two commands changing one container do not undo each other. c is
 // refreshed with the result.
 func (s *Store) Update(c *Container, change func(*Container) error) error {
-	unlock, err := sys.LockFile(filepath.Join(c.dir, "lock"), true)
+	unlock, err := lockFile(filepath.Join(c.dir, "lock"), true)
 	if err != nil {
 		return err
 	}
@@ -315,7 +315,7 @@ func (s *Store) HoldSupervisor(c *Container) (*os.File, error) {
 // WaitSupervisor waits until no process supervises c any more, that is
 // until its supervisor has recorded the exit and cleaned up.
 func (s *Store) WaitSupervisor(c *Container) error {
-	unlock, err := sys.LockFile(filepath.Join(c.dir, "supervisor.lock"), true)
+	unlock, err := lockFile(filepath.Join(c.dir, "supervisor.lock"), true)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // removed meanwhile, by run --rm
 	}

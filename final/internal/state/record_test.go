@@ -58,3 +58,47 @@ func TestExitRecordSurvivesLostStateWrite(t *testing.T) {
 		t.Errorf("DroppedOutput = %d, want 11", n)
 	}
 }
+
+// TestRecordExitAlone records the exit of a run --rm container as its
+// supervisor does, in the exit record alone: state.json still says
+// running, and every reader (ps -a, inspect, wait) sees the exit.
+func TestRecordExitAlone(t *testing.T) {
+	s := openTestStore(t)
+	c, err := s.Create("gone-soon", Config{Rootfs: "/r", Command: []string{"sh"}, AutoRemove: true})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if err := s.Update(c, func(c *Container) error { c.Status, c.Pid = Running, 1; return nil }); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	before, err := os.ReadFile(filepath.Join(c.Dir(), "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	finished := time.Now().UTC()
+	if err := c.RecordExit(3, finished); err != nil {
+		t.Fatalf("RecordExit: %v", err)
+	}
+	after, err := os.ReadFile(filepath.Join(c.Dir(), "state.json"))
+	if err != nil || string(after) != string(before) {
+		t.Errorf("RecordExit rewrote state.json (%v)", err)
+	}
+	got, err := s.Get("gone-soon")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if got.Status != Exited || got.ExitCode == nil || *got.ExitCode != 3 || !got.Finished.Equal(finished) {
+		t.Errorf("read back: status %s, exit code %v, finished %v; want exited, 3, %v", got.Status, got.ExitCode, got.Finished, finished)
+	}
+	// A directory in it is not for the one-pass removal: RemoveDir
+	// finishes with os.RemoveAll.
+	if err := os.MkdirAll(filepath.Join(c.Dir(), "sub", "dir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveDir(c.Dir()); err != nil {
+		t.Fatalf("RemoveDir: %v", err)
+	}
+	if _, err := os.Stat(c.Dir()); !os.IsNotExist(err) {
+		t.Errorf("RemoveDir left %s: %v", c.Dir(), err)
+	}
+}

@@ -58,32 +58,57 @@ type ociCLI struct {
 	Console  ociConsoleCmd  `cmd:"" help:"Listen on a console socket as an engine does, and relay the terminal a container sends (not runc's: for trying process.terminal by hand)."`
 }
 
+// kongCommand is the command kong parsed, ready to run.
+func kongCommand(ctx *kong.Context, g *ociCLI) fastCommand {
+	c := fastCommand{run: func(narration *os.File) error { return ctx.Run(g, narration) }}
+	if n := ctx.Selected(); n != nil && n.Target.CanAddr() {
+		c.on, _ = n.Target.Addr().Interface().(containerCommand)
+	}
+	return c
+}
+
+// ociRuntime is the command's state directory: one for the command, so
+// the record it loaded is read once, by openExplainLog and the command.
+var ociRuntime *lifecycle.Runtime
+
 // runtime is the state directory.
-func (g *ociCLI) runtime() *lifecycle.Runtime { return &lifecycle.Runtime{Root: g.Root} }
+func (g *ociCLI) runtime() *lifecycle.Runtime {
+	if ociRuntime == nil || ociRuntime.Root != g.Root {
+		ociRuntime = &lifecycle.Runtime{Root: g.Root}
+	}
+	return ociRuntime
+}
 
 // ociMain runs the runc command line and returns the exit status.
 func ociMain(args []string) int {
 	var g ociCLI
+	ociRuntime = nil
 	normalized := normalizeFlags(args)
-	// The model of the one command run, as box's (newParser, main.go).
-	parser, parsed, err := newParser(&g, normalized, kong.Name("box-runc"), kong.Description(ociDescription),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Exit(func(code int) { os.Exit(code) }))
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)
-		return 1
-	}
-	ctx, err := parser.Parse(normalized)
-	parsed() // even after an error: logError reads --log
-	if err != nil {
-		logError(&g, fmt.Errorf("%v (see box-runc --help)", err))
-		return 1
+	// An engine's everyday commands without kong (oci_args.go); the rest
+	// with the model of the one command run, as box's (newParser, main.go).
+	cmd, fast := parseFast(&g, normalized)
+	if !fast {
+		g = ociCLI{}
+		parser, parsed, err := newParser(&g, normalized, kong.Name("box-runc"), kong.Description(ociDescription),
+			kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Exit(func(code int) { os.Exit(code) }))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)
+			return 1
+		}
+		ctx, err := parser.Parse(normalized)
+		parsed() // even after an error: logError reads --log
+		if err != nil {
+			logError(&g, fmt.Errorf("%v (see box-runc --help)", err))
+			return 1
+		}
+		cmd = kongCommand(ctx, &g)
 	}
 	if g.Debug {
 		logLine(&g, "debug", "box-runc "+strings.Join(args, " "))
 	}
 	narration, explain := os.Stderr, g.Explain
 	var out io.Writer = os.Stderr
-	if f, err := g.openExplainLog(ctx); err != nil {
+	if f, err := g.openExplainLog(cmd.on); err != nil {
 		logError(&g, err)
 		return 1
 	} else if f != nil {
@@ -100,7 +125,7 @@ func ociMain(args []string) int {
 		logError(&g, errors.New("--systemd-cgroup is not supported: box-runc manages cgroupfs paths; set the engine's cgroup manager to cgroupfs"))
 		return 1
 	}
-	err = ctx.Run(&g, narration)
+	err := cmd.run(narration)
 	var code exitCode
 	switch {
 	case errors.As(err, &code):

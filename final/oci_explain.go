@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,14 +36,10 @@ const explainHeader = "=== box-runc "
 // openExplainLog opens the file this command narrates into: --explain-log,
 // or the one the container was created with; nil if neither. It makes
 // g.ExplainLog absolute, as create records it for the commands after.
-func (g *ociCLI) openExplainLog(ctx *kong.Context) (*os.File, error) {
-	if g.ExplainLog == "" {
-		if n := ctx.Selected(); n != nil && n.Target.CanAddr() {
-			if c, ok := n.Target.Addr().Interface().(containerCommand); ok {
-				if ct, err := g.runtime().Load(c.containerID()); err == nil {
-					g.ExplainLog = ct.ExplainLog
-				}
-			}
+func (g *ociCLI) openExplainLog(on containerCommand) (*os.File, error) {
+	if g.ExplainLog == "" && on != nil {
+		if ct, err := g.runtime().Load(on.containerID()); err == nil {
+			g.ExplainLog = ct.ExplainLog
 		}
 	}
 	if g.ExplainLog == "" {

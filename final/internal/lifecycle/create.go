@@ -44,13 +44,17 @@ type CreateOptions struct {
 // initConfig is what create tells the container's process, as JSON on its
 // first descriptor.
 type initConfig struct {
-	ID       string    `json:"id"`
-	Spec     *oci.Spec `json:"spec"`
-	Rootfs   string    `json:"rootfs"`
-	NoPivot  bool      `json:"noPivot"`
-	Explain  bool      `json:"explain"`
-	Color    bool      `json:"color"`
-	Terminal bool      `json:"terminal"`
+	ID string `json:"id"`
+	// Config is config.json as create read it, which the process checks
+	// and completes as create did (oci.Parse): create then encodes no
+	// spec. exec's process gets the Spec it runs instead.
+	Config   json.RawMessage `json:"config,omitempty"`
+	Spec     *oci.Spec       `json:"spec,omitempty"`
+	Rootfs   string          `json:"rootfs"`
+	NoPivot  bool            `json:"noPivot"`
+	Explain  bool            `json:"explain"`
+	Color    bool            `json:"color"`
+	Terminal bool            `json:"terminal"`
 	// Joined are the namespaces given by path, joined by the init itself.
 	Joined []oci.Namespace `json:"joined,omitempty"`
 	// NoMount: the container shares the caller's mount namespace, so its
@@ -93,7 +97,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	if info, err := os.Stat(bundle); err != nil || !info.IsDir() {
 		return fmt.Errorf("bundle %s is not a directory: give --bundle the directory holding config.json", bundle)
 	}
-	spec, err := oci.Load(bundle)
+	spec, raw, err := oci.Read(bundle)
 	if err != nil {
 		return err
 	}
@@ -131,7 +135,8 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		return err
 	}
 	c := &Container{ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
-		Annotations: spec.Annotations, Spec: spec, ExplainLog: o.ExplainLog, dir: dir}
+		Annotations: spec.Annotations, Spec: spec, NoProcess: spec.Process == nil, Hooks: spec.Hooks,
+		ExplainLog: o.ExplainLog, dir: dir}
 	var proc *os.Process // the container's process, once started
 	defer func() {
 		if err == nil {
@@ -164,7 +169,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	if c.Cgroup, err = createCgroup(o.ID, spec); err != nil {
 		return err
 	}
-	cfg := initConfig{ID: o.ID, Spec: spec, Rootfs: rootfs, NoPivot: o.NoPivot, Explain: narrate.Enabled(),
+	cfg := initConfig{ID: o.ID, Config: raw, Rootfs: rootfs, NoPivot: o.NoPivot, Explain: narrate.Enabled(),
 		Color: narrate.Colored(), Terminal: terminal}
 	if c.Cgroup != nil {
 		for _, d := range c.Cgroup.Dirs {
@@ -257,23 +262,25 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	}
 	narrate.Explain(narrate.Process, "Start the container's process: box-init, box's small container-side program, in new namespaces (%s); it becomes the user's program at start.", sys.CloneFlagString(flags))
 	var pid int
+	placed := false // the process started in its cgroup
 	if joinUser != "" {
 		// A user namespace by path: joined by a forked copy with one
 		// thread, which forks the container's process into the new
 		// namespaces, owned by the one joined (see execjoin.go).
 		pid, err = startInUserNS(joinUser, joinPid, flags, base, extra[len(extra)-fdCount:], terminal)
 	} else {
-		pid, err = startIn(cmd, joinPid)
+		pid, placed, err = startIn(cmd, joinPid, bornInCgroup(c.Cgroup, spec))
 	}
 	configR.Close()
 	syncW.Close()
+	if pid > 0 {
+		// Ours to kill should anything below fail (FindProcess cannot).
+		proc, _ = os.FindProcess(pid)
+	}
 	if err != nil {
 		return err
 	}
-	if proc, err = os.FindProcess(pid); err != nil {
-		return err
-	}
-	if c.Cgroup != nil {
+	if c.Cgroup != nil && !placed {
 		narrate.Explain(narrate.Cgroup, "Put the container's process in its cgroup before it does anything.")
 		if err := c.Cgroup.Place(pid); err != nil {
 			return err
@@ -282,6 +289,11 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	c.Pid = pid
 	if c.PidStart, err = state.ProcessStart(pid); err != nil {
 		return err
+	}
+	// config.json beside the record, for exec (see Container), first:
+	// the record is what says the container exists.
+	if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(dir, configFile), err)
 	}
 	if err := c.save(); err != nil {
 		return err
@@ -320,36 +332,107 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	return nil
 }
 
-// startIn starts cmd, first joining the PID namespace at joinPid if set:
-// setns(CLONE_NEWPID) moves only the children the thread makes, so the
-// thread that forks joins it, locked, and is thrown away after.
-func startIn(cmd *exec.Cmd, joinPid string) (int, error) {
-	if joinPid == "" {
-		return sys.StartProcess(cmd, "")
-	}
+// startIn starts cmd from a thread of its own, locked and thrown away
+// after (Go ends a locked thread with its goroutine, whatever it joined):
+// the thread first joins the PID namespace at joinPid if set, as
+// setns(CLONE_NEWPID) moves only the children the thread makes, and then
+// makes the process start in its cgroup where cg is not nil (placed).
+func startIn(cmd *exec.Cmd, joinPid string, cg *cgroups.Cgroup) (pid int, placed bool, err error) {
 	type result struct {
-		pid int
-		err error
+		pid    int
+		placed bool
+		err    error
 	}
 	done := make(chan result)
 	go func() {
 		runtime.LockOSThread() // never unlocked: Go ends the thread with the goroutine
-		fd, err := sys.OpenNamespace(joinPid)
-		if err != nil {
-			done <- result{0, err}
-			return
+		if joinPid != "" {
+			fd, err := sys.OpenNamespace(joinPid)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			err = sys.Setns(fd, unix.CLONE_NEWPID, joinPid)
+			_ = sys.Close(fd)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
 		}
-		err = sys.Setns(fd, unix.CLONE_NEWPID, joinPid)
-		_ = sys.Close(fd)
+		leave, err := enterCgroup(cg, cmd.SysProcAttr)
 		if err != nil {
-			done <- result{0, err}
+			done <- result{err: err}
 			return
 		}
 		pid, err := sys.StartProcess(cmd, "")
-		done <- result{pid, err}
+		if lerr := leave(); err == nil {
+			err = lerr // the process exists: create kills it
+		}
+		done <- result{pid, cg != nil && pid > 0, err}
 	}()
 	r := <-done
-	return r.pid, r.err
+	return r.pid, r.placed, r.err
+}
+
+// bornInCgroup is the container's cgroup if its process can start in it
+// (see enterCgroup), or nil: then create moves it there by cgroup.procs.
+// A thread of ours in a v1 pids cgroup counts against pids.max while it
+// forks: with a process limit, the cgroup must have room for two more.
+func bornInCgroup(cg *cgroups.Cgroup, spec *oci.Spec) *cgroups.Cgroup {
+	if cg == nil || len(cg.Dirs) == 0 {
+		return nil
+	}
+	if cg.Version == 1 {
+		if r := spec.Linux.Resources; r != nil && r.Pids != nil && r.Pids.Limit > 0 {
+			for _, d := range cg.Dirs {
+				if !containsString(d.Controllers, "pids") {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(d.Path, "pids.current"))
+				n, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+				if err != nil || perr != nil || n+2 > r.Pids.Limit {
+					return nil
+				}
+			}
+		}
+		return cg
+	}
+	if major, minor, err := sys.KernelRelease(); err != nil || major < 5 || major == 5 && minor < 7 || len(cg.Dirs) != 1 {
+		return nil // no CLONE_INTO_CGROUP before Linux 5.7
+	}
+	return cg
+}
+
+// enterCgroup makes the process the calling thread forks next start in
+// cg, and returns what undoes it once the process exists: moving a
+// process through cgroup.procs waits for an RCU grace period (the
+// kernel's cgroup_threadgroup_rwsem), from a few to tens of
+// milliseconds, in both versions. In v1 the thread moves itself, writing
+// 0 into each tasks file, which skips that lock, and a child starts in
+// its parent thread's cgroups; in v2 clone3 takes the cgroup's directory
+// (CLONE_INTO_CGROUP). The caller is locked to its thread.
+func enterCgroup(cg *cgroups.Cgroup, attr *syscall.SysProcAttr) (leave func() error, err error) {
+	if cg == nil {
+		return func() error { return nil }, nil
+	}
+	if cg.Version == 1 {
+		narrate.Explain(narrate.Cgroup, "Have the container's process start in its cgroup: this thread, which forks it, moves itself there first, writing 0 into each tasks file (a thread moving itself skips the RCU grace period a move through cgroup.procs waits for), and back out after.")
+		if err := cg.EnterThread(); err != nil {
+			_ = cg.LeaveThread()
+			return nil, err
+		}
+		return cg.LeaveThread, nil
+	}
+	dir, err := sys.OpenDirectory(cg.Dirs[0].Path)
+	if err != nil {
+		return nil, err
+	}
+	narrate.Explain(narrate.Cgroup, "Have the kernel create the container's process right in its cgroup: clone3 with CLONE_INTO_CGROUP and the cgroup directory's descriptor, %d.", dir.Fd())
+	attr.UseCgroupFD, attr.CgroupFD = true, int(dir.Fd())
+	return func() error {
+		attr.UseCgroupFD, attr.CgroupFD = false, 0
+		return dir.Close()
+	}, nil
 }
 
 // idMaps converts the spec's id mappings for Go's clone.

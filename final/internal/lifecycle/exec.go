@@ -73,6 +73,9 @@ func (r *Runtime) Exec(o ExecOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if _, err := c.spec(); err != nil {
+		return 0, err
+	}
 	switch st := c.Status(); st {
 	case "running":
 	case "created":

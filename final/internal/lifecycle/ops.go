@@ -32,7 +32,7 @@ func (r *Runtime) Start(id string) error {
 	default:
 		return fmt.Errorf("cannot start an already %s container", st)
 	}
-	if c.Spec.Process == nil {
+	if c.NoProcess {
 		// The spec: start MUST fail if process was not set. The container
 		// cannot run anything, so it stops here; delete removes it.
 		if err := c.kill(); err != nil {
@@ -67,7 +67,7 @@ func (r *Runtime) Start(id string) error {
 		return errors.New("the container's process exited before it started its program")
 	}
 	_ = os.Remove(path)
-	if h := c.Spec.Hooks; h != nil {
+	if h := c.Hooks; h != nil {
 		// A failing poststart hook is only reported: the program runs.
 		runHooksWarning("poststart", h.Poststart, c.State())
 	}
@@ -198,10 +198,11 @@ func (r *Runtime) Delete(id string, force bool) error {
 	}
 	c.unmountShared()
 	narrate.Explain(narrate.State, "Remove the container's state directory.")
+	r.loaded = nil
 	if err := os.RemoveAll(c.dir); err != nil && first == nil {
 		first = fmt.Errorf("remove %s: %w", c.dir, err)
 	}
-	if h := c.Spec.Hooks; h != nil {
+	if h := c.Hooks; h != nil {
 		st := c.State()
 		st.Status = "stopped"
 		runHooksWarning("poststop", h.Poststop, st)
@@ -251,7 +252,7 @@ func (r *Runtime) SetPaused(id string, paused bool) error {
 // unmountShared detaches the root a container without a mount namespace
 // of its own mounted in the caller's, with everything below it.
 func (c *Container) unmountShared() {
-	if c.Spec == nil || c.Spec.Linux == nil || hasNamespace(c.Spec, "mount") || c.Rootfs == "" {
+	if !c.sharesMounts() || c.Rootfs == "" {
 		return
 	}
 	narrate.Explain(narrate.Mount, "The container shared our mount namespace: detach its root and every mount below it.")

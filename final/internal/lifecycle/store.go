@@ -37,10 +37,17 @@ const DefaultRoot = "/run/box-runc"
 // Runtime is the runtime's state directory, --root.
 type Runtime struct {
 	Root string
+
+	// loaded is the record Load read last: a command reads it once, the
+	// container's state written by create, which nothing changes after.
+	loaded *Container
 }
 
 // Container is what the runtime keeps of one container, in
-// ROOT/ID/state.json.
+// ROOT/ID/state.json. It holds what the commands engines run on every
+// container need (start, state, kill, delete), and not config.json, which
+// create keeps beside it (configFile) for exec: start and delete then
+// decode a small record, not every type of the runtime spec.
 type Container struct {
 	ID          string            `json:"id"`
 	Bundle      string            `json:"bundle"`
@@ -50,7 +57,13 @@ type Container struct {
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Cgroup      *cgroups.Cgroup   `json:"cgroup,omitempty"`
-	Spec        *oci.Spec         `json:"spec"`
+	// Spec is config.json: set by create, and by spec() once read; in
+	// state.json only if an older box-runc wrote it there.
+	Spec *oci.Spec `json:"spec,omitempty"`
+	// NoProcess: config.json has no process, so start fails.
+	NoProcess bool `json:"noProcess,omitempty"`
+	// Hooks are config.json's hooks, which start and delete run.
+	Hooks *oci.Hooks `json:"hooks,omitempty"`
 	// Namespaces are the container's namespaces by /proc/PID/ns name,
 	// recorded at create, for exec to join.
 	Namespaces []string `json:"namespaces"`
@@ -64,8 +77,9 @@ type Container struct {
 
 // Files in a container's directory.
 const (
-	stateFile = "state.json"
-	fifoFile  = "exec.fifo" // exists from create until start
+	stateFile  = "state.json"
+	configFile = "config.json" // the bundle's, as create read it
+	fifoFile   = "exec.fifo"   // exists from create until start
 )
 
 // ErrNotExist is the error for an unknown id; engines look for its text.
@@ -75,6 +89,9 @@ var ErrNotExist = errors.New("container does not exist")
 func (r *Runtime) Load(id string) (*Container, error) {
 	if err := oci.CheckID(id); err != nil {
 		return nil, err
+	}
+	if c := r.loaded; c != nil && c.ID == id {
+		return c, nil
 	}
 	dir := filepath.Join(r.Root, id)
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
@@ -89,7 +106,41 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, fmt.Errorf("state of %s (%s): %w", id, filepath.Join(dir, stateFile), err)
 	}
 	c.dir = dir
+	if c.Spec != nil {
+		// A record with the whole spec in it, from an older box-runc.
+		c.NoProcess, c.Hooks = c.Spec.Process == nil, c.Spec.Hooks
+	}
+	r.loaded = &c
 	return &c, nil
+}
+
+// spec is the container's config.json, read from the copy create kept
+// (configFile) the first time a command needs more of it than the record
+// holds (exec), and checked and completed as create did (oci.Parse).
+func (c *Container) spec() (*oci.Spec, error) {
+	if c.Spec != nil {
+		return c.Spec, nil
+	}
+	path := filepath.Join(c.dir, configFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the container's config: %w", err)
+	}
+	spec, err := oci.Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	c.Spec = spec
+	return spec, nil
+}
+
+// sharesMounts tells whether the container has no mount namespace of its
+// own, so its root's mounts are in the caller's.
+func (c *Container) sharesMounts() bool {
+	if c.Spec != nil {
+		return c.Spec.Linux != nil && !hasNamespace(c.Spec, "mount")
+	}
+	return c.Namespaces != nil && !containsString(c.Namespaces, "mnt")
 }
 
 // List reads every container's record.
@@ -111,8 +162,11 @@ func (r *Runtime) List() ([]*Container, error) {
 }
 
 // save writes the record atomically: a reader sees the old or the new.
+// config.json is not in it (see Container).
 func (c *Container) save() error {
-	b, err := json.Marshal(c)
+	record := *c
+	record.Spec = nil
+	b, err := json.Marshal(&record)
 	if err != nil {
 		return err
 	}

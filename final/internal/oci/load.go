@@ -44,15 +44,22 @@ func CheckID(id string) error {
 // without a process; only start then fails (lifecycle.Start).
 // Errors are one line naming the file and the fix.
 func Load(bundle string) (*Spec, error) {
+	s, _, err := Read(bundle)
+	return s, err
+}
+
+// Read is Load, and returns config.json's content too.
+func Read(bundle string) (*Spec, []byte, error) {
 	path := filepath.Join(bundle, ConfigName)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("bundle %s has no %s: make one with \"spec\" in that directory", bundle, ConfigName)
+		return nil, nil, fmt.Errorf("bundle %s has no %s: make one with \"spec\" in that directory", bundle, ConfigName)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return Parse(path, b)
+	s, err := Parse(path, b)
+	return s, b, err
 }
 
 // Parse decodes and checks config.json's content b, read from path.

@@ -45,11 +45,12 @@ type CreateOptions struct {
 // first descriptor.
 type initConfig struct {
 	ID string `json:"id"`
-	// Config is config.json as create read it, which the process checks
-	// and completes as create did (oci.Parse): create then encodes no
-	// spec. exec's process gets the Spec it runs instead.
-	Config   json.RawMessage `json:"config,omitempty"`
-	Spec     *oci.Spec       `json:"spec,omitempty"`
+	// Config is config.json, as create read it or as exec made it, which
+	// the process checks and completes as create did (oci.Parse) into
+	// Spec. Spec is no field of the JSON: encoding/json would build an
+	// encoder for every type of the spec, in create, which has the text.
+	Config   json.RawMessage `json:"config"`
+	Spec     *oci.Spec       `json:"-"`
 	Rootfs   string          `json:"rootfs"`
 	NoPivot  bool            `json:"noPivot"`
 	Explain  bool            `json:"explain"`
@@ -287,23 +288,30 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	c.Pid = pid
-	if c.PidStart, err = state.ProcessStart(pid); err != nil {
-		return err
+	record := func() error {
+		if c.PidStart, err = state.ProcessStart(pid); err != nil {
+			return err
+		}
+		// config.json beside the record, for exec (see Container), first:
+		// the record is what says the container exists.
+		if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", filepath.Join(dir, configFile), err)
+		}
+		return c.save()
 	}
-	// config.json beside the record, for exec (see Container), first:
-	// the record is what says the container exists.
-	if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Join(dir, configFile), err)
+	var runtimeHooks []oci.Hook
+	if h := spec.Hooks; h != nil {
+		runtimeHooks = append(append(runtimeHooks, h.Prestart...), h.CreateRuntime...)
 	}
-	if err := c.save(); err != nil {
-		return err
-	}
-	if hooks := spec.Hooks; hooks != nil {
+	if len(runtimeHooks) > 0 {
 		// In our namespaces, once the container's exist, before its
 		// process mounts anything: it waits for its config.
+		if err := record(); err != nil {
+			return err
+		}
 		st := c.State()
 		st.Status = "creating"
-		if err := runHooks("createRuntime", append(hooks.Prestart, hooks.CreateRuntime...), st); err != nil {
+		if err := runHooks("createRuntime", runtimeHooks, st); err != nil {
 			return err
 		}
 	}
@@ -312,6 +320,13 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		return fmt.Errorf("send the container's config: %w", err)
 	}
 	configW.Close()
+	if len(runtimeHooks) == 0 {
+		// Without hooks to wait for, the process builds the container
+		// while we write its record.
+		if err := record(); err != nil {
+			return err
+		}
+	}
 	msg, _ := io.ReadAll(syncR)
 	if string(msg) != "ready" {
 		st, _ := proc.Wait()

@@ -31,7 +31,11 @@ import (
 func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console *os.File, preserve int, narration *os.File) (int, error) {
 	spec := *c.Spec
 	spec.Process = p
-	cfg := initConfig{ID: c.ID, Spec: &spec, Rootfs: c.Rootfs, Explain: narrate.Enabled(), Color: narrate.Colored(),
+	raw, err := json.Marshal(&spec)
+	if err != nil {
+		return 0, err
+	}
+	cfg := initConfig{ID: c.ID, Config: raw, Rootfs: c.Rootfs, Explain: narrate.Enabled(), Color: narrate.Colored(),
 		Terminal: p.Terminal, Bundle: c.Bundle, Pid: c.Pid, Exec: true}
 	configR, configW, err := os.Pipe()
 	if err != nil {

@@ -54,13 +54,11 @@ func Init(base int) {
 	// create closes the pipe once the host side (the cgroup) is ready.
 	_, _ = io.Copy(io.Discard, configFile)
 	configFile.Close()
-	if cfg.Spec == nil {
-		spec, err := oci.Parse(oci.ConfigName, cfg.Config)
-		if err != nil {
-			fail(err)
-		}
-		cfg.Spec, cfg.Config = spec, nil
+	parsed, err := oci.Parse(oci.ConfigName, cfg.Config)
+	if err != nil {
+		fail(err)
 	}
+	cfg.Spec, cfg.Config = parsed, nil
 	if cfg.Explain {
 		narrate.Setup(true, os.NewFile(uintptr(base+fdNarration), "narration"), cfg.Color)
 	}

@@ -199,7 +199,7 @@ func (r *Runtime) Delete(id string, force bool) error {
 	c.unmountShared()
 	narrate.Explain(narrate.State, "Remove the container's state directory.")
 	r.loaded = nil
-	if err := os.RemoveAll(c.dir); err != nil && first == nil {
+	if err := c.removeDir(); err != nil && first == nil {
 		first = fmt.Errorf("remove %s: %w", c.dir, err)
 	}
 	if h := c.Hooks; h != nil {
@@ -208,6 +208,18 @@ func (r *Runtime) Delete(id string, force bool) error {
 		runHooksWarning("poststop", h.Poststop, st)
 	}
 	return first
+}
+
+// removeDir removes the container's state directory: the files create
+// makes there, then the directory, or if it holds more, all of it.
+func (c *Container) removeDir() error {
+	for _, name := range []string{stateFile, configFile, fifoFile} {
+		_ = unix.Unlink(filepath.Join(c.dir, name))
+	}
+	if err := unix.Rmdir(c.dir); err == nil || err == unix.ENOENT {
+		return nil
+	}
+	return os.RemoveAll(c.dir)
 }
 
 // kill kills the container's processes and waits until its own is gone

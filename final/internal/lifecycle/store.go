@@ -17,6 +17,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,9 +58,11 @@ type Container struct {
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Cgroup      *cgroups.Cgroup   `json:"cgroup,omitempty"`
-	// Spec is config.json: set by create, and by spec() once read; in
-	// state.json only if an older box-runc wrote it there.
-	Spec *oci.Spec `json:"spec,omitempty"`
+	// Spec is config.json: set by create, and by spec() once read. Not a
+	// field of the JSON (Load reads one an older box-runc wrote there):
+	// encoding/json builds an encoder for every type a field's type
+	// holds, nil or not, and for the spec those are dozens.
+	Spec *oci.Spec `json:"-"`
 	// NoProcess: config.json has no process, so start fails.
 	NoProcess bool `json:"noProcess,omitempty"`
 	// Hooks are config.json's hooks, which start and delete run.
@@ -106,9 +109,14 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, fmt.Errorf("state of %s (%s): %w", id, filepath.Join(dir, stateFile), err)
 	}
 	c.dir = dir
-	if c.Spec != nil {
+	if bytes.Contains(b, []byte(`"spec":`)) {
 		// A record with the whole spec in it, from an older box-runc.
-		c.NoProcess, c.Hooks = c.Spec.Process == nil, c.Spec.Hooks
+		var old struct {
+			Spec *oci.Spec `json:"spec"`
+		}
+		if err := json.Unmarshal(b, &old); err == nil && old.Spec != nil {
+			c.Spec, c.NoProcess, c.Hooks = old.Spec, old.Spec.Process == nil, old.Spec.Hooks
+		}
 	}
 	r.loaded = &c
 	return &c, nil
@@ -164,9 +172,7 @@ func (r *Runtime) List() ([]*Container, error) {
 // save writes the record atomically: a reader sees the old or the new.
 // config.json is not in it (see Container).
 func (c *Container) save() error {
-	record := *c
-	record.Spec = nil
-	b, err := json.Marshal(&record)
+	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}

@@ -171,8 +171,12 @@ func becomeUser(p *oci.Process) error {
 		if err := sys.SetKeepCaps(false); err != nil {
 			return err
 		}
-	} else if err := sys.SetCredentials(0, 0, nil); err != nil {
-		return err
+	} else if !sys.CredentialsAre(0, 0, nil) {
+		// Already uid 0, gid 0 and no groups (the usual case): no
+		// setgroups/setresgid/setresuid round on every thread.
+		if err := sys.SetCredentials(0, 0, nil); err != nil {
+			return err
+		}
 	}
 	narrate.Explain(narrate.Security, "Set the effective, permitted, inheritable and ambient capabilities config.json lists.")
 	if err := sys.SetCapSets(caps); err != nil {

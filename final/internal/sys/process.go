@@ -248,6 +248,33 @@ func CloseOnExec(fd int) {
 	unix.CloseOnExec(fd)
 }
 
+// CredentialsAre reports whether the calling thread's real, effective and
+// saved ids are already uid and gid and its supplementary groups exactly
+// groups, so a caller can skip SetCredentials, which makes each of its
+// three calls on every thread of the process. Go keeps the credentials of
+// all threads equal. Not narrated: getresuid(2), getresgid(2) and
+// getgroups(2) change nothing.
+func CredentialsAre(uid, gid uint32, groups []uint32) bool {
+	r, e, s := unix.Getresuid()
+	if r != int(uid) || e != int(uid) || s != int(uid) {
+		return false
+	}
+	r, e, s = unix.Getresgid()
+	if r != int(gid) || e != int(gid) || s != int(gid) {
+		return false
+	}
+	have, err := unix.Getgroups()
+	if err != nil || len(have) != len(groups) {
+		return false
+	}
+	for i, g := range groups {
+		if have[i] != int(g) {
+			return false
+		}
+	}
+	return true
+}
+
 // SetCredentials makes this process uid and gid, with groups as its
 // supplementary groups: setgroups(2), then setresgid(2), then setresuid(2)
 // (the uid last, since it takes the right to change the others). Go makes

@@ -108,7 +108,7 @@ func (r *runCmd) config(g *cli) (state.Config, error) {
 	cfg := state.Config{
 		Workdir: "/", Hostname: r.Hostname, ReadOnly: r.ReadOnly, TTY: r.TTY,
 		Interactive: r.Interactive, NoInit: r.NoInit, Detach: r.Detach, AutoRemove: r.Rm,
-		Namespaces: append([]string(nil), namespaces.Default...), Network: "none",
+		Namespaces: append([]string(nil), namespaces.Default()...), Network: "none",
 	}
 	for _, opt := range r.SecurityOpt {
 		if opt != "seccomp=unconfined" {

@@ -32,12 +32,12 @@ var Kinds = []Kind{
 	{"mnt", unix.CLONE_NEWNS, "the mount table"},
 }
 
-// Default are the kinds every container gets: these, a cgroup namespace
-// where the kernel has them (Linux 4.6), and a user namespace unless
-// --userns host.
-var Default = defaultKinds()
-
-func defaultKinds() []string {
+// Default returns the kinds every container gets: these, a cgroup
+// namespace where the kernel has them (Linux 4.6), and a user namespace
+// unless --userns host. A function, not a variable set at package init, so
+// only the command that builds a container stats /proc/self/ns/cgroup, not
+// every start of every box process (box-init included).
+func Default() []string {
 	kinds := []string{"pid", "mnt", "uts", "ipc", "net"}
 	if _, err := os.Stat("/proc/self/ns/cgroup"); err == nil {
 		kinds = append(kinds, "cgroup")

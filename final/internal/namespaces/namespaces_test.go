@@ -27,7 +27,7 @@ func TestParseInode(t *testing.T) {
 }
 
 func TestCloneFlags(t *testing.T) {
-	got, err := CloneFlags(Default)
+	got, err := CloneFlags(Default())
 	want := uintptr(unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET)
 	if err != nil || got != want {
 		t.Errorf("CloneFlags(Default) = %#x, %v; want %#x", got, err, want)

@@ -16,45 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// openRaw is open(2), retried on EINTR, with the error as os.Open's.
-func openRaw(path string, flags int, perm uint32) (int, error) {
-	for {
-		fd, err := unix.Open(path, flags|unix.O_CLOEXEC, perm)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, &fs.PathError{Op: "open", Path: path, Err: err}
-		}
-		return fd, nil
-	}
-}
-
-// readFile reads the whole file at path.
-func readFile(path string) ([]byte, error) {
-	fd, err := openRaw(path, unix.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 0, 2048)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
-		}
-		if n == 0 {
-			return buf, nil
-		}
-		buf = buf[:len(buf)+n]
-	}
-}
+// openRaw and readFile are sys.OpenRaw and sys.ReadFileRaw.
+var (
+	openRaw  = sys.OpenRaw
+	readFile = sys.ReadFileRaw
+)
 
 // writeFile writes data to the file at path, creating it with perm or
 // truncating it.

@@ -79,7 +79,9 @@ func TestFinalDefaultHostnameIsShortID(t *testing.T) {
 // through logs, inspect, kill, stop, wait, ps -a and rm.
 func TestFinalDetachedLifecycle(t *testing.T) {
 	f := newFinal(t)
-	script := `echo started; trap 'echo got USR1' USR1; trap 'echo got TERM; exit 7' TERM; while :; do sleep 1; done`
+	// The traps come before "started": once the log says it, a signal
+	// cannot reach the shell before its handlers are set.
+	script := `trap 'echo got USR1' USR1; trap 'echo got TERM; exit 7' TERM; echo started; while :; do sleep 1; done`
 	id := f.detached("--name", "life", "--rootfs", sharedRootfs(t), "sh", "-c", script)
 
 	in := f.inspect("life")
@@ -95,6 +97,7 @@ func TestFinalDetachedLifecycle(t *testing.T) {
 			t.Errorf("namespace %s = %d, want its own (host %d)", name, in.Namespaces[name], host[name])
 		}
 	}
+	f.waitForLog("life", "started")
 	f.mustBox("kill", "-s", "USR1", "life")
 	f.mustBox("stop", "-t", "30", "life")
 	if r := f.mustBox("wait", "life"); strings.TrimSpace(r.stdout) != "7" {

@@ -116,6 +116,22 @@ func (f *finalEnv) detached(runArgs ...string) string {
 	return id
 }
 
+// waitForLog waits up to 10 s for a detached container's log to hold want.
+func (f *finalEnv) waitForLog(ref, want string) {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := f.box("logs", ref)
+		if strings.Contains(r.stdout, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the log of %s never said %q: %s", ref, want, r)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // finalInspection is the part of inspect's JSON the tests read.
 type finalInspection struct {
 	ID         string            `json:"Id"`

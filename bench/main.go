@@ -41,6 +41,7 @@ type options struct {
 	box      string
 	rootfs   string
 	runtimes string
+	engines  string
 	boxRunc  string
 	layers   string
 	svg      string
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.box, "box", "", "box binary to measure, with box-init next to it (default: build ./final and ./final/cmd/box-init)")
 	flag.StringVar(&o.rootfs, "rootfs", "", "busybox root filesystem to use (default: build one with a step's rootfs build)")
 	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete)")
+	flag.StringVar(&o.engines, "engines", "", "container engines to measure box under, against crun: podman (rows podman-box and podman-crun; off by default, slow)")
 	flag.StringVar(&o.boxRunc, "box-runc", "", "box's runc command line to measure (default: the box measured, under the name box-runc)")
 	flag.StringVar(&o.layers, "layers", "1,2,4,8,16,32,64", "image layer counts to measure box run on, back to back (empty: none)")
 	flag.StringVar(&o.svg, "svg", "docs/bench.svg", "where to write the plot, relative to the module root (empty: nowhere)")
@@ -113,7 +115,7 @@ func run(o options) error {
 		return env.checkLeftovers()
 	}
 
-	floor, err := env.runtimes[0].rssFloor()
+	floor, err := append(env.runtimes, env.engineRuns...)[0].rssFloor()
 	if err != nil {
 		return err
 	}
@@ -153,13 +155,18 @@ func run(o options) error {
 			layerRef = append(layerRef, summarize("crun", s))
 		}
 	}
-	printTable(os.Stdout, modes, results)
+	engineResults, err := measureEngines(env, modes, o)
+	if err != nil {
+		return err
+	}
+	printTable(os.Stdout, modes, withEngines(results, engineResults))
+	printEngineLegend(os.Stdout, env)
 	if len(layerResults) > 0 {
 		fmt.Println()
 		printLayerTable(os.Stdout, modes[0], layerRef, layerResults)
 	}
 	fmt.Printf("load average after: %s\n", loadAverage())
-	if o.svg != "" {
+	if o.svg != "" && len(env.runtimes) > 0 {
 		file := o.svg
 		if !filepath.IsAbs(file) {
 			root, err := moduleRoot()

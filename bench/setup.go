@@ -49,6 +49,9 @@ type environment struct {
 	runtimes []*runtimeUnderTest
 	// layerRuns are box on images of each -layers count, measured apart.
 	layerRuns []*runtimeUnderTest
+	// engineRuns are the -engines rows (podman run), measured apart.
+	engineRuns []*runtimeUnderTest
+	podman     *podman
 }
 
 // prepare builds or finds every runtime and the root filesystem, and
@@ -123,6 +126,9 @@ func prepare(o options, work string) (env *environment, err error) {
 		}
 	}
 	for _, name := range strings.Split(o.runtimes, ",") {
+		if strings.TrimSpace(name) == "" {
+			continue // -runtimes "": only the -engines rows
+		}
 		r, err := env.newRuntime(strings.TrimSpace(name))
 		if err != nil {
 			return env, err
@@ -131,8 +137,11 @@ func prepare(o options, work string) (env *environment, err error) {
 			env.runtimes = append(env.runtimes, r)
 		}
 	}
-	if len(env.runtimes) == 0 {
-		return env, errors.New("no runtime to measure: see -runtimes")
+	if err := env.prepareEngines(o.engines); err != nil {
+		return env, err
+	}
+	if len(env.runtimes) == 0 && len(env.engineRuns) == 0 {
+		return env, errors.New("no runtime to measure: see -runtimes and -engines")
 	}
 	counts, err := parseLayers(o.layers)
 	if err != nil {
@@ -169,6 +178,7 @@ func prepare(o options, work string) (env *environment, err error) {
 
 // close stops the runtimes' launchers and unmounts the state tmpfs.
 func (env *environment) close() {
+	env.closeEngines()
 	for _, r := range append(env.runtimes, env.layerRuns...) {
 		r.close()
 	}
@@ -484,6 +494,7 @@ func (env *environment) checkLeftovers() error {
 			}
 		}
 	}
+	left = append(left, env.engineLeftovers()...)
 	if len(left) > 0 {
 		return fmt.Errorf("runtimes left behind: %s", strings.Join(left, ", "))
 	}

@@ -112,6 +112,8 @@ func reference(rows []summary, name string) (summary, bool) {
 	want := "crun"
 	if isOCI(name) {
 		want = "crun-oci"
+	} else if isEngine(name) {
+		want = engineReference
 	}
 	for _, s := range rows {
 		if s.name == want {

@@ -376,10 +376,14 @@ func (cg *Cgroup) Exists() bool {
 
 // Remove deletes the cgroup and returns what the kernel counted in it, or
 // nil if it was gone already. A cgroup with processes cannot be removed
-// (EBUSY); after the container's init has exited, the kernel still kills
-// the rest of its PID namespace, so Remove waits until the cgroup is empty
-// (and kills what is left after a while) before it reads the counters and
-// removes the directories.
+// (EBUSY). Most often it is empty by the time the container's init has
+// been waited for: the init was PID 1 of the container's PID namespace,
+// and the kernel killed the rest of the namespace, and waited until they
+// were gone, before its exit could be waited for. So Remove reads the
+// counters and removes the directories at once, and only if the kernel
+// says EBUSY (processes outside that PID namespace: --pid host, an exec
+// that did not join it) it waits until the cgroup is empty, kills what is
+// left after a while, counts again and removes.
 func (cg *Cgroup) Remove() (*Usage, error) {
 	return cg.remove(false)
 }
@@ -404,27 +408,40 @@ func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
+	count := func() Usage {
+		if oomOnly {
+			return cg.read(oomCounters(v))
+		}
+		return cg.usage(v)
+	}
+	u := count()
+	narrate.Explain(narrate.Cgroup, "Remove the container's cgroup, now that its last process has left.")
+	err = cg.removeDirs(sys.Rmdir)
+	if !errors.Is(err, unix.EBUSY) {
+		return &u, err
+	}
+	narrate.Explain(narrate.Cgroup, "EBUSY: processes are still in the container's cgroup. Wait for them to leave, and kill them if they do not.")
 	if !cg.waitEmpty(2 * time.Second) {
-		narrate.Explain(narrate.Cgroup, "Processes are still in the container's cgroup: kill them.")
 		if err := v.kill(cg); err != nil {
 			return nil, err
 		}
 		cg.waitEmpty(2 * time.Second)
 	}
-	var u Usage
-	if oomOnly {
-		u = cg.read(oomCounters(v))
-	} else {
-		u = cg.usage(v)
-	}
-	narrate.Explain(narrate.Cgroup, "Remove the container's cgroup, now that its last process has left.")
+	u = count()
+	return &u, cg.removeDirs(removeDir)
+}
+
+// removeDirs removes the cgroup's directories with rm, last first, and
+// returns the first error after trying them all; one gone already
+// (ENOENT) is fine.
+func (cg *Cgroup) removeDirs(rm func(dir string) error) error {
 	var first error
 	for i := len(cg.Dirs) - 1; i >= 0; i-- {
-		if err := removeDir(cg.Dirs[i].Path); err != nil && first == nil {
+		if err := rm(cg.Dirs[i].Path); err != nil && !errors.Is(err, unix.ENOENT) && first == nil {
 			first = err
 		}
 	}
-	return &u, first
+	return first
 }
 
 // release closes the directories' locks.

@@ -8,8 +8,10 @@ package main
 
 import (
 	"errors"
+	"sync"
 	"syscall"
 
+	"box/final/internal/narrate"
 	"box/final/internal/state"
 )
 
@@ -72,20 +74,48 @@ var errNoFreezer = errors.New("pause needs cgroups (the freezer), which this bui
 var imageRootfs func(g *cli, image string, c *state.Config) (entrypoint []string, err error)
 
 // createPlugins runs Create of every plugin; on failure it removes what the
-// earlier ones made.
+// others made. What they make is independent (a cgroup, the overlay root,
+// a sweep of stale veth ends) and most of their time is the kernel's, so
+// without narration they work at once, a thread each; with it they take
+// turns, so that the story reads in the order the calls were made.
 func createPlugins(c *state.Container) error {
-	for i, p := range plugins {
-		if err := p.Create(c); err != nil {
-			removePlugins(c, plugins[:i])
-			return err
+	if narrate.Enabled() {
+		for i, p := range plugins {
+			if err := p.Create(c); err != nil {
+				removePlugins(c, plugins[:i])
+				return err
+			}
+		}
+		return nil
+	}
+	errs := eachPlugin(plugins, func(p plugin) error { return p.Create(c) })
+	var made []plugin
+	var first error
+	for i, err := range errs {
+		if err == nil {
+			made = append(made, plugins[i])
+		} else if first == nil {
+			first = err
 		}
 	}
-	return nil
+	if first != nil {
+		removePlugins(c, made)
+	}
+	return first
 }
 
-// removePlugins runs Remove of the given plugins, last first, and returns
-// the first error after trying them all.
+// removePlugins runs Remove of the given plugins and returns the first
+// error after trying them all: last first with narration, else at once,
+// as createPlugins does.
 func removePlugins(c *state.Container, ps []plugin) error {
+	if !narrate.Enabled() {
+		for _, err := range eachPlugin(ps, func(p plugin) error { return p.Remove(c) }) {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var first error
 	for i := len(ps) - 1; i >= 0; i-- {
 		if err := ps[i].Remove(c); err != nil && first == nil {
@@ -93,4 +123,23 @@ func removePlugins(c *state.Container, ps []plugin) error {
 		}
 	}
 	return first
+}
+
+// eachPlugin calls do for each plugin at once, the first in this goroutine
+// and each other in one of its own, and returns their errors in order.
+func eachPlugin(ps []plugin, do func(p plugin) error) []error {
+	errs := make([]error, len(ps))
+	var wg sync.WaitGroup
+	for i := 1; i < len(ps); i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = do(ps[i])
+		}(i)
+	}
+	if len(ps) > 0 {
+		errs[0] = do(ps[0])
+	}
+	wg.Wait()
+	return errs
 }

@@ -137,14 +137,12 @@ func sweepOrphanRoots(g *cli, store *state.Store) ([]string, error) {
 			narrate.Explain(narrate.Layers, "Leave %s: it is mounted and names no state dir, so it may be another state dir's container.", r.Dir())
 			continue
 		}
-		if mounted {
-			killed, err := killRootedIn(r.Rootfs())
-			if err != nil {
-				return lines, err
-			}
-			if killed > 0 {
-				why += fmt.Sprintf("; killed the %s still running in it", plural(killed, "process"))
-			}
+		killed, err := killStandingOn(r)
+		if err != nil {
+			return lines, err
+		}
+		if killed > 0 {
+			why += fmt.Sprintf("; killed the %s still running in it", plural(killed, "process"))
 		}
 		if err := r.Remove(); err != nil {
 			return lines, err
@@ -176,16 +174,14 @@ func plural(n int, what string) string {
 // killWait bounds the wait for a killed process to go, in milliseconds.
 const killWait = 10000
 
-// killRootedIn kills the processes whose root directory is rootfs (a
-// container's, after its pivot_root, and exec's after its setns), and the
+// killStandingOn kills the processes that stand on the container root r
+// (a container's, after its pivot_root, and exec's after its setns; see
+// image.Root.IsRootOf), and the
 // supervisor (run, or the monitor of run -d) of the container's PID 1, and
 // waits until they are gone, so what they hold (a cgroup, the overlay) is
 // free. It returns how many processes of the container it killed.
-func killRootedIn(rootfs string) (int, error) {
-	var root unix.Stat_t
-	if err := unix.Stat(rootfs, &root); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", rootfs, err)
-	}
+func killStandingOn(r *image.Root) (int, error) {
+	rootfs := r.Rootfs()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, fmt.Errorf("list processes: %w", err)
@@ -202,7 +198,7 @@ func killRootedIn(rootfs string) (int, error) {
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
-		if !rootedIn(pid, root) {
+		if !r.IsRootOf(pid) {
 			continue
 		}
 		pidfd, err := sys.PidfdOpen(pid)
@@ -211,11 +207,11 @@ func killRootedIn(rootfs string) (int, error) {
 		}
 		// Check again through the pidfd's process: the pid may have been
 		// reused between the look and the open.
-		if !rootedIn(pid, root) {
+		if !r.IsRootOf(pid) {
 			sys.Close(pidfd)
 			continue
 		}
-		if ppid, ok := initParent(pid); ok && !rootedIn(ppid, root) {
+		if ppid, ok := initParent(pid); ok && !r.IsRootOf(ppid) {
 			supervisor = ppid
 		}
 		pidfds = append(pidfds, pidfd)
@@ -255,16 +251,6 @@ func killRootedIn(rootfs string) (int, error) {
 		}
 	}
 	return len(pidfds), nil
-}
-
-// rootedIn tells whether pid's root directory is the directory root
-// names (by device and inode), seen through /proc/PID/root.
-func rootedIn(pid int, root unix.Stat_t) bool {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/root", &st); err != nil {
-		return false
-	}
-	return st.Dev == root.Dev && st.Ino == root.Ino
 }
 
 // initParent returns the parent of pid if pid is PID 1 of a PID namespace

@@ -51,6 +51,13 @@ type threadHook interface {
 	EnterThread(c *state.Container) (leave func() error, err error)
 }
 
+// runningHook is a plugin with something to do once the container's
+// command runs, and so once the init has made its own mounts private: the
+// image code unmounts the host's copy of the container's root then.
+type runningHook interface {
+	Running(c *state.Container)
+}
+
 // sweeper is a plugin that can find what killed runtimes left behind
 // without a container's state (a cgroup, a veth pair's host end): cleanup
 // runs Sweep before it looks at the containers, and reports each removal.

@@ -235,6 +235,11 @@ func (s *supervisor) startInit() (status int, err error) {
 	if err != nil {
 		return fail(err)
 	}
+	for _, p := range plugins {
+		if h, ok := p.(runningHook); ok {
+			h.Running(c)
+		}
+	}
 	return 0, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
@@ -458,6 +459,8 @@ box --quiet load "$SAVE" 2>"$DIR/load.err"; echo "load with whiteouts exit: $?"
 echo "images: $(ls -A "$STORE/images")"
 "$BIN" --store "$STORE" --state-dir "$DIR/state" --quiet run --rm base sh -c 'echo ready; exec sleep 600' >"$DIR/fifo" &
 read -r ready <"$DIR/fifo"; echo "killed run was: $ready"
+for i in $(seq 100); do grep -q " $STORE/containers/[^ ]*/rootfs " /proc/self/mountinfo || break; sleep 0.05; done
+echo "root mounted here while it runs: $(grep -c " $STORE/containers/[^ ]*/rootfs " /proc/self/mountinfo)"
 kill -9 $!; wait $! 2>/dev/null
 echo "mounts under store after kill: $(grep " $STORE/" /proc/self/mountinfo | grep -c -e rootfs -e /rw)"
 box --explain cleanup >"$DIR/cleanup.out" 2>"$DIR/cleanup.err"; echo "cleanup exit: $?"
@@ -488,7 +491,10 @@ echo "tmp after cleanup: $(ls -A "$STORE/tmp")"
 		"load with whiteouts exit: 125",
 		"images: base:latest.json",
 		"killed run was: ready",
-		"mounts under store after kill: 2", // the overlay and the tmpfs under it
+		// The container stands on its own copy of its root: the host's
+		// goes once the command runs.
+		"root mounted here while it runs: 0",
+		"mounts under store after kill: 1", // the tmpfs that holds the upper dir
 		"cleanup exit: 0",
 		"mounts under store after cleanup: 0",
 		"containers after cleanup: ",
@@ -521,8 +527,10 @@ echo "tmp after cleanup: $(ls -A "$STORE/tmp")"
 }
 
 // TestFinalImageKilledRuntime SIGKILLs a runtime whose container runs on
-// an image: its overlay stays mounted on the host until cleanup, which
-// removes it and the container's dirs from the stored state alone.
+// an image. The host's copy of the container's root is unmounted once the
+// command runs (the container stands on its own), so the kill leaves no
+// mount behind; cleanup removes the container's dirs from the stored
+// state alone.
 func TestFinalImageKilledRuntime(t *testing.T) {
 	finalImages(t)
 	d := newFimgDirs(t).loaded(t)
@@ -530,12 +538,23 @@ func TestFinalImageKilledRuntime(t *testing.T) {
 	hostBefore := hostMountinfo(t)
 	c := startContainer(t, finalStep, d.args("run", "layers-test:docker", "sh", "-c", "echo ready; read -r line")...)
 	c.waitForLine(t, "ready")
+	containers := filepath.Join(d.store, "containers")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(mountsUnder(containers)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := mountsUnder(containers); len(left) != 0 {
+		t.Errorf("want the host's copy of the running container's root unmounted, found %v", left)
+	}
+	if entries, _ := os.ReadDir(containers); len(entries) != 1 {
+		t.Errorf("want the running container's dir in the store, found %d entries", len(entries))
+	}
 	if err := c.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	c.wait(t)
-	if left := mountsUnder(filepath.Join(d.store, "containers")); len(left) != 1 {
-		t.Errorf("want the killed run's overlay still mounted, found %v", left)
+	if left := mountsUnder(containers); len(left) != 0 {
+		t.Errorf("want no mount left by the killed run, found %v", left)
 	}
 	r := d.mustBox(t, "cleanup")
 	if !strings.Contains(r.stdout, "removed") {

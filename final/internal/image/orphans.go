@@ -12,7 +12,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // ownerFile names, in a container's root dir, the container's state dir.
@@ -75,4 +78,37 @@ func (r *Root) Owner() string {
 func (r *Root) Mounted() (bool, error) {
 	points, err := mountsUnder(r.Rootfs())
 	return len(points) > 0, err
+}
+
+// IsRootOf tells whether process pid stands on this root: whether its "/"
+// is an overlay whose upper dir is r's. The host's copy of a running
+// container's root is unmounted once the container runs on its own copy
+// (final's imagePlugin.Running), so this reads the process's own mount
+// table, /proc/PID/mountinfo, where the line of "/" lists the overlay's
+// options (proc(5): the super options are the last field). A process
+// whose root is ours, as most of the host's are, is passed over first.
+func (r *Root) IsRootOf(pid int) bool {
+	proc := "/proc/" + strconv.Itoa(pid)
+	var ours, theirs unix.Stat_t
+	if unix.Stat("/", &ours) != nil || unix.Stat(proc+"/root", &theirs) != nil ||
+		(theirs.Dev == ours.Dev && theirs.Ino == ours.Ino) {
+		return false
+	}
+	b, err := os.ReadFile(proc + "/mountinfo")
+	if err != nil {
+		return false
+	}
+	upper := r.Upper()
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 10 || fields[4] != "/" {
+			continue
+		}
+		for _, opt := range strings.Split(fields[len(fields)-1], ",") {
+			if value, ok := strings.CutPrefix(opt, "upperdir="); ok && unescapeMountinfo(value) == upper {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -272,6 +272,17 @@ func (r *Root) Remove() error {
 	return sys.RemoveAll(r.dir)
 }
 
+// UnmountHostCopy unmounts the root from our mount table, leaving the copy
+// in the container's mount namespace, which CLONE_NEWNS made of ours and
+// the container's init then made private (MS_PRIVATE: an unmount here no
+// longer reaches it). Only then: before that, the unmount would propagate
+// into the container and take its root away. The kernel frees the
+// overlay when the container's last process has left.
+func (r *Root) UnmountHostCopy() error {
+	narrate.Explain(narrate.Layers, "The container stands on its own copy of its root, in its own mount namespace, private now: unmount ours, so the host's mount table does not hold the container's root while it runs. The kernel frees the overlay when the container's last process leaves.")
+	return sys.Unmount(r.Rootfs(), unix.MNT_DETACH)
+}
+
 // mountsUnder lists the mount points at or below dir in our mount table,
 // deepest first, so they can be unmounted in order. Field 5 of
 // /proc/self/mountinfo is the mount point, with space, tab, newline and

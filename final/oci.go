@@ -33,14 +33,15 @@ const ociDescription = `box's runc command line: an OCI runtime that container e
 
 // ociCLI is the runc command line.
 type ociCLI struct {
-	Root          string `default:"/run/box-runc" placeholder:"DIR" help:"Where containers' state lives."`
-	Log           string `placeholder:"FILE" help:"Write errors (and --debug lines) here instead of only to stderr."`
-	LogFormat     string `name:"log-format" enum:"text,json" default:"text" help:"text, or json lines with level and msg (containerd's shim reads those)."`
-	Debug         bool   `help:"Log each command line."`
-	SystemdCgroup bool   `name:"systemd-cgroup" help:"Not supported: box manages cgroupfs paths; configure the engine with cgroup_manager=cgroupfs."`
-	Explain       bool   `help:"Narrate every system call, as C, on stderr (or in --log with text format)."`
-	ExplainLog    string `name:"explain-log" placeholder:"FILE" help:"Narrate as --explain does, appended to FILE instead of stderr: create's, the container process's, and every later command's on the container (engines keep create's stderr)."`
-	Criu          string `hidden:"" help:"Accepted for compatibility; ignored."`
+	Root          string           `default:"/run/box-runc" placeholder:"DIR" help:"Where containers' state lives."`
+	Log           string           `placeholder:"FILE" help:"Write errors (and --debug lines) here instead of only to stderr."`
+	LogFormat     string           `name:"log-format" enum:"text,json" default:"text" help:"text, or json lines with level and msg (containerd's shim reads those)."`
+	Debug         bool             `help:"Log each command line."`
+	SystemdCgroup bool             `name:"systemd-cgroup" help:"Not supported: box manages cgroupfs paths; configure the engine with cgroup_manager=cgroupfs."`
+	Explain       bool             `help:"Narrate every system call, as C, on stderr (or in --log with text format)."`
+	ExplainLog    string           `name:"explain-log" placeholder:"FILE" help:"Narrate as --explain does, appended to FILE instead of stderr: create's, the container process's, and every later command's on the container (engines keep create's stderr)."`
+	Criu          string           `hidden:"" help:"Accepted for compatibility; ignored."`
+	Version       kong.VersionFlag `short:"v" help:"Print the version, as runc does (engines and the bench read its first line), and exit."`
 
 	Create   ociCreateCmd   `cmd:"" help:"Create a container from a bundle; its process waits for start."`
 	Start    ociStartCmd    `cmd:"" help:"Start a created container's program."`
@@ -90,6 +91,7 @@ func ociMain(args []string) int {
 	if !fast {
 		g = ociCLI{}
 		parser, parsed, err := newParser(&g, normalized, kong.Name("box-runc"), kong.Description(ociDescription),
+			kong.Vars{"version": ociVersion()},
 			kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Exit(func(code int) { os.Exit(code) }))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)

@@ -67,6 +67,9 @@ func TestParseFastAgreesWithKong(t *testing.T) {
 	left := [][]string{
 		{},
 		{"--help"},
+		{"--version"},
+		{"-v"},
+		{"start", "--version", "id"},
 		{"create", "--help"},
 		{"create", "-h", "id"},
 		{"create"},

@@ -148,7 +148,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 			_, _ = proc.Wait()
 		}
 		if c.Cgroup != nil {
-			_, _ = c.Cgroup.Remove()
+			_ = c.Cgroup.RemoveUncounted()
 		}
 		c.unmountShared()
 		_ = os.RemoveAll(dir)
@@ -294,8 +294,8 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 		// config.json beside the record, for exec (see Container), first:
 		// the record is what says the container exists.
-		if err := os.WriteFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
-			return fmt.Errorf("write %s: %w", filepath.Join(dir, configFile), err)
+		if err := writeFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
+			return err
 		}
 		return c.save()
 	}
@@ -403,7 +403,7 @@ func bornInCgroup(cg *cgroups.Cgroup, spec *oci.Spec) *cgroups.Cgroup {
 				if !containsString(d.Controllers, "pids") {
 					continue
 				}
-				b, err := os.ReadFile(filepath.Join(d.Path, "pids.current"))
+				b, err := sys.ReadFileRaw(filepath.Join(d.Path, "pids.current"))
 				n, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
 				if err != nil || perr != nil || n+2 > r.Pids.Limit {
 					return nil
@@ -462,8 +462,8 @@ func idMaps(m []oci.IDMapping) []syscall.SysProcIDMap {
 // writePidFile writes pid to path atomically, as engines read it.
 func writePidFile(path string, pid int) error {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
-		return fmt.Errorf("write pid file %s: %w", path, err)
+	if err := writeFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("pid file %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
 }

@@ -143,7 +143,7 @@ func (c *Container) pids() []int {
 	var pids []int
 	seen := map[int]bool{}
 	for _, d := range c.Cgroup.Dirs {
-		b, err := os.ReadFile(filepath.Join(d.Path, "cgroup.procs"))
+		b, err := sys.ReadFileRaw(filepath.Join(d.Path, "cgroup.procs"))
 		if err != nil {
 			continue
 		}
@@ -192,7 +192,9 @@ func (r *Runtime) Delete(id string, force bool) error {
 	}
 	var first error
 	if c.Cgroup != nil {
-		if _, err := c.Cgroup.Remove(); err != nil {
+		// Nothing of what the cgroup counted is read: an engine reads a
+		// container's usage while it runs, and delete reports none.
+		if err := c.Cgroup.RemoveUncounted(); err != nil {
 			first = err
 		}
 	}

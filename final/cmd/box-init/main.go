@@ -22,11 +22,19 @@ import (
 	"box/final/internal/runinit"
 )
 
-func main() {
-	switch {
-	case len(os.Args) == 2 && os.Args[1] == "init":
+// init runs box run's init, which never returns, from a package init
+// function: the Go runtime runs those on the program's first thread,
+// locked to it, which keeps the init on one thread without
+// runtime.LockOSThread and the thread that starts (see runinit.Main).
+func init() {
+	if len(os.Args) == 2 && os.Args[1] == "init" {
 		narrate.Setup(false, os.Stderr, false)
 		runinit.Main()
+	}
+}
+
+func main() {
+	switch {
 	case len(os.Args) == 3 && os.Args[1] == "oci-init":
 		base, err := strconv.Atoi(os.Args[2])
 		if err != nil {

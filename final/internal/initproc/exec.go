@@ -217,7 +217,7 @@ func startExec(p *pendingExec) int {
 	} else {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = p.stdio[0], p.stdio[1], p.stdio[2]
 	}
-	pid, err := sys.StartProcess(cmd, "")
+	pid, err := sys.StartChild(cmd)
 	if err != nil {
 		sendEvent(p.conn, ExecEvent{Error: err.Error()})
 		return 0

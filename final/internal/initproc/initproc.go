@@ -35,8 +35,8 @@ var Forwarded = []os.Signal{
 
 // Run starts cmd, then serves as init until cmd exits, and returns its
 // status as a shell reports it: the exit code, or 128+N after signal N.
-// Other children that exit meanwhile are reaped and forgotten. inChild
-// describes what happens in the child before execve, for the narration;
+// Other children that exit meanwhile are reaped and forgotten. The
+// narration prints the child's calls before execve from cmd itself;
 // started runs once the command exists, after the last narrated line.
 // With execListener (else nil), the init also starts what box exec asks
 // for through that socket (see exec.go). With narrateOn (else nil: silent)
@@ -50,14 +50,14 @@ var Forwarded = []os.Signal{
 // So the signals it catches stay caught: signal.Stop would cost a round
 // trip to the Go runtime's signal thread for each signal, between the
 // command's exit and the init's, which is when box run is waited for.
-func Run(cmd *exec.Cmd, inChild string, started func(), execListener, narrateOn *os.File) (int, error) {
+func Run(cmd *exec.Cmd, started func(), execListener, narrateOn *os.File) (int, error) {
 	// Catch signals before the command exists, so none is lost between;
 	// SIGCHLD says a child exited.
 	signals, children := catchSignals()
 
 	prewarmThreads(spareThreads)
 	narrate.Explain(narrate.Process, "Start the command as a child; this process stays as the container's init (PID 1).")
-	pid, err := sys.StartProcess(cmd, inChild)
+	pid, err := sys.StartChild(cmd)
 	if err != nil {
 		return 0, err
 	}

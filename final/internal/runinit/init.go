@@ -5,7 +5,6 @@ package runinit
 // command and serve as its PID 1.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,12 +32,22 @@ const programName = "box"
 // Main is the init, "box-init init": it never returns, and exits with the
 // command's status, or with 125, 126 or 127 after saying why on
 // FDNarration.
+//
+// Main must be called from an init function of package main. Its cgroup
+// namespace belongs to the thread that unshares it, and the command and
+// box exec's commands are forked from that thread, so Main must stay on
+// one thread: the Go runtime runs init functions on the program's first
+// thread, locked to it, and Main never returns to let it go.
+// runtime.LockOSThread would do the same but start a thread of its own
+// (the template thread locked threads need), one more for each of the
+// ~30 rounds of the capability drop to stop and signal (internal/security).
 func Main() {
 	// The program's own descriptor served execve, and nothing else.
 	_ = sys.Close(FDProgram)
-	// Capabilities and no_new_privs are per thread, and the command is
-	// forked from the thread that dropped them: keep to one thread.
-	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fmt.Fprintf(os.NewFile(FDNarration, "narration"), "%s: the init runs on the program's first thread, from an init function of box-init's main package\n", programName)
+		os.Exit(ExitSetupFailed)
+	}
 	// One processor is plenty for an init that waits, and each one costs
 	// threads, which count against the container's pids.max and which
 	// every capability drop must stop. The runtime gives GOMAXPROCS=1 in
@@ -54,19 +63,22 @@ func Main() {
 	// poller, not in read(2), which would make the Go runtime hand its
 	// processor to a new thread. The pipe is ours alone (the runtime
 	// closed its copy of this end), so its O_NONBLOCK concerns nobody else.
+	// The runtime writes the spec once the host side (cgroup, network) is
+	// done, and closes the pipe: reading to the end waits for both.
 	specPipe := pollable(FDSpec, "spec")
+	raw, err := io.ReadAll(specPipe)
+	specPipe.Close()
 	var spec Spec
-	if err := json.NewDecoder(specPipe).Decode(&spec); err != nil {
+	if err == nil {
+		spec, err = DecodeSpec(raw)
+	}
+	if err != nil {
 		fmt.Fprintf(report, "%s: read the container's spec: %v\n", programName, err)
 		os.Exit(ExitSetupFailed)
 	}
 	narrate.Setup(spec.Explain, report, spec.Color)
 	narrate.Explain(narrate.Process, "Name this process box-init, for ps and top: executed from descriptor %d, its name would be %q.", FDProgram, fmt.Sprint(FDProgram))
 	sys.NameInitProgram()
-	// Wait for the host side (cgroup, network) to finish: the runtime
-	// closes the spec pipe when it has.
-	_, _ = io.Copy(io.Discard, specPipe)
-	specPipe.Close()
 	c, err := setupContainer(spec)
 	if err != nil {
 		fmt.Fprintf(report, "%s: %v\n", programName, err)
@@ -233,19 +245,15 @@ func (c *container) runAsInit(ready, report, execListener, narrateOn *os.File) (
 	cmd := &exec.Cmd{Path: c.path, Args: c.argv, Env: c.env, Dir: c.dir,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	inChild := "setsid(); "
 	if c.slave != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = c.slave, c.slave, c.slave
 		cmd.SysProcAttr.Setctty = true
 		cmd.SysProcAttr.Ctty = 0
-		inChild += "dup2(pts, 0/1/2); ioctl(0, TIOCSCTTY, 0); "
 	}
 	if c.user != nil {
 		cmd.SysProcAttr.Credential = c.user.Credential()
-		inChild += c.user.Calls() + "; "
 	}
-	inChild += fmt.Sprintf("chdir(%s); execve(%s, %s)", sys.C(c.dir), sys.C(c.path), strings.Join(quoteAll(c.argv), ", "))
-	return initproc.Run(cmd, inChild, func() {
+	return initproc.Run(cmd, func() {
 		_, _ = ready.WriteString("ready")
 		ready.Close()
 		if c.slave != nil {
@@ -318,13 +326,4 @@ func hasNamespace(kinds []string, name string) bool {
 		}
 	}
 	return false
-}
-
-// quoteAll quotes each string as C.
-func quoteAll(ss []string) []string {
-	q := make([]string, len(ss))
-	for i, s := range ss {
-		q[i] = sys.C(s)
-	}
-	return q
 }

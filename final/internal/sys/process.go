@@ -24,6 +24,24 @@ import (
 // would have failed. inChild is no longer printed: the calls come from
 // cmd itself.
 func StartProcess(cmd *exec.Cmd, inChild string) (int, error) {
+	return startNarrated(cmd, startWithPidfd)
+}
+
+// StartChild starts cmd as StartProcess does (the same clone, the same
+// narration), for a caller that reaps its children itself with wait4 and
+// never calls cmd.Wait: the container's init. It forks with
+// syscall.StartProcess, not os/exec, whose first start in a process forks
+// a throwaway child first to see whether CLONE_PIDFD works (os.checkPidfd:
+// pidfd_open, waitid, pidfd_send_signal and a vfork, once per process);
+// the init would pay for that between its seccomp filter and the
+// command's execve. cmd.Stdin, Stdout and Stderr must be *os.File or
+// nil (/dev/null, as os/exec gives); cmd.Process stays nil.
+func StartChild(cmd *exec.Cmd) (int, error) {
+	return startNarrated(cmd, forkExec)
+}
+
+// startNarrated starts cmd with start and narrates it: see StartProcess.
+func startNarrated(cmd *exec.Cmd, start func(*exec.Cmd) (int, error)) (int, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -42,7 +60,7 @@ func StartProcess(cmd *exec.Cmd, inChild string) (int, error) {
 	if r := recorder(); r != nil {
 		pid, err = r.Record(c)
 	} else {
-		pid, err = startWithPidfd(cmd)
+		pid, err = start(cmd)
 	}
 	narrate.Line(c + " " + Result(pid, err))
 	if err != nil {
@@ -66,6 +84,58 @@ func startWithPidfd(cmd *exec.Cmd) (int, error) {
 		return 0, err
 	}
 	return cmd.Process.Pid, nil
+}
+
+// forkExec starts cmd with syscall.StartProcess, asking for a pidfd as
+// startWithPidfd does (so the clone's flags are the same), and closes it.
+func forkExec(cmd *exec.Cmd) (int, error) {
+	var files [3]uintptr
+	for i, s := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		f, _ := s.(*os.File)
+		if f == nil {
+			if s != nil {
+				return 0, fmt.Errorf("stdio %d of %s is not a file", i, cmd.Path)
+			}
+			null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+			if err != nil {
+				return 0, err
+			}
+			defer null.Close()
+			f = null
+		}
+		files[i] = f.Fd()
+	}
+	env := cmd.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	pidfd := -1
+	cmd.SysProcAttr.PidFD = &pidfd
+	pid, _, err := syscall.StartProcess(cmd.Path, cmd.Args, &syscall.ProcAttr{
+		Dir: cmd.Dir, Env: dedupEnv(env), Files: files[:], Sys: cmd.SysProcAttr})
+	cmd.SysProcAttr.PidFD = nil
+	if pidfd >= 0 {
+		unix.Close(pidfd)
+	}
+	return pid, err
+}
+
+// dedupEnv keeps the last of each KEY=..., in order, as os/exec passes an
+// environment on: the command sees what it would have through os/exec.
+func dedupEnv(env []string) []string {
+	seen := make(map[string]bool, len(env))
+	out := make([]string, len(env))
+	n := len(env)
+	for i := len(env) - 1; i >= 0; i-- {
+		key, _, ok := strings.Cut(env[i], "=")
+		if ok && seen[key] {
+			continue
+		}
+		seen[key] = ok
+		n--
+		out[n] = env[i]
+	}
+	return out[n:]
 }
 
 // narrateChildSetup prints what happened between the clone that started

@@ -1,0 +1,137 @@
+package runinit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// fill gives every field reachable from v a value that is not its zero,
+// by reflection: a field added to Spec or state.Config is filled too, and
+// decodeSpec must read it for the test to pass. Strings carry what the
+// encoder escapes.
+func fill(t *testing.T, v reflect.Value, path string, n *int) {
+	*n++
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("%s-%d \"q\" \\ <&> é\u2028\t\n\x01 日本", path, *n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(1000 + *n))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(100 + *n))
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := 0; i < 2; i++ {
+			fill(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), n)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i < 2; i++ {
+			k := reflect.New(v.Type().Key()).Elem()
+			fill(t, k, path+".key", n)
+			e := reflect.New(v.Type().Elem()).Elem()
+			fill(t, e, path+".value", n)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	case reflect.Pointer:
+		p := reflect.New(v.Type().Elem())
+		fill(t, p.Elem(), path, n)
+		v.Set(p)
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				fill(t, v.Field(i), path+"."+v.Type().Field(i).Name, n)
+			}
+		}
+	default:
+		t.Fatalf("%s: fill does not know %s; teach it, and decodeSpec", path, v.Kind())
+	}
+}
+
+// encode is what the supervisor sends (supervise.go: json.NewEncoder).
+func encode(t *testing.T, spec Spec) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(spec); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestDecodeSpecReadsEveryField: decodeSpec gives what json.Unmarshal
+// gives for a spec with every field set, without falling back to it.
+func TestDecodeSpecReadsEveryField(t *testing.T) {
+	var spec Spec
+	n := 0
+	fill(t, reflect.ValueOf(&spec).Elem(), "spec", &n)
+	b := encode(t, spec)
+	var got Spec
+	if err := decodeSpec(b, &got); err != nil {
+		t.Fatalf("decodeSpec: %v\n%s", err, b)
+	}
+	if diff := cmp.Diff(spec, got); diff != "" {
+		t.Errorf("decodeSpec (-encoded +decoded):\n%s", diff)
+	}
+}
+
+// TestDecodeSpecLikeUnmarshal compares with json.Unmarshal on the shapes
+// encoding/json may write and on a few it never writes.
+func TestDecodeSpecLikeUnmarshal(t *testing.T) {
+	for _, in := range []string{
+		`{}`,
+		`{"id":"a","config":{"rootfs":"/r","command":["sh","-c","echo hi"],"env":null,"workdir":"","hostname":"h","namespaces":[]},"explain":false,"color":false,"winsize":{"Rows":0,"Cols":0}}`,
+		`{"config":{"volumes":[],"limits":{},"idMap":null,"log":null,"layers":null}}`,
+		` { "unknown" : [1, -2.5e3, {"x": [true, false, null]}, "s"], "id" : "\u00e9\ud83d\ude00\ud800x\/" } `,
+		`{"config":{"env":["A=\u003c\u003e\u0026","B=\u2028"],"idMap":{"hostId":100000,"size":65536},"log":{"maxSize":10485760,"maxFiles":3}}}`,
+		"{\"name\":\"bad \xff utf8\"}",
+	} {
+		var want Spec
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("json.Unmarshal %s: %v", in, err)
+		}
+		var got Spec
+		if err := decodeSpec([]byte(in), &got); err != nil {
+			t.Errorf("decodeSpec %s: %v", in, err)
+			continue
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-json.Unmarshal +decodeSpec):\n%s", in, diff)
+		}
+	}
+}
+
+// TestDecodeSpecFallsBack: what decodeSpec refuses goes to json.Unmarshal,
+// errors included.
+func TestDecodeSpecFallsBack(t *testing.T) {
+	for _, in := range []string{`{"id":`, `[]`, `{"id":"a"} x`, `{"config":{"idMap":{"size":-1}}}`} {
+		var want Spec
+		wantErr := json.Unmarshal([]byte(in), &want)
+		got, err := DecodeSpec([]byte(in))
+		if (err == nil) != (wantErr == nil) {
+			t.Errorf("DecodeSpec %s: error %v, json.Unmarshal's %v", in, err, wantErr)
+		}
+		if err == nil {
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (-json.Unmarshal +DecodeSpec):\n%s", in, diff)
+			}
+		}
+	}
+}
+
+// BenchmarkDecodeSpec is a typical spec's decode, warm.
+func BenchmarkDecodeSpec(b *testing.B) {
+	in := []byte(`{"id":"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","name":"box-0123","config":{"rootfs":"/var/lib/box/containers/0123/rootfs","image":"busybox:latest","command":["/bin/true"],"env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","HOME=/root"],"workdir":"/","hostname":"0123456789ab","autoRemove":true,"namespaces":["user","pid","mnt","uts","ipc","net","cgroup"],"idMap":{"hostId":100000,"size":65536},"network":"none"},"explain":false,"color":false,"winsize":{"Rows":0,"Cols":0}}`)
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeSpec(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -13,6 +13,8 @@ build:
 	@if [ -d final/cmd/box-init ]; then go build -o bin/box-init ./final/cmd/box-init; fi
 	@# The registry client pull and push run, next to box too (net/http, crypto/tls).
 	@if [ -d final/cmd/box-registry ]; then go build -o bin/box-registry ./final/cmd/box-registry; fi
+	@# What a detached container's monitor becomes once it runs: the copy to the log and the wait.
+	@if [ -d final/cmd/box-monitor ]; then go build -o bin/box-monitor ./final/cmd/box-monitor; fi
 	@# box answers to the runc command line under this name (final/oci.go).
 	@if [ -d final ]; then ln -sf box bin/box-runc; fi
 

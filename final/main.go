@@ -83,10 +83,10 @@ func main() {
 	}
 	// A detached container's monitor lives as long as the container: it
 	// skips building the parser too (monitor_memory.go).
-	if g, id, ok := monitorArgs(os.Args[1:]); ok {
+	if g, m, ok := monitorArgs(os.Args[1:]); ok {
 		runtime.MemProfileRate = 0 // no heap profile: its buckets stay
 		narrate.Setup(g.Explain, os.Stderr, sys.IsTerminal(int(os.Stderr.Fd())))
-		exitWith((&monitorCmd{ID: id}).Run(g))
+		exitWith(m.Run(g))
 		return
 	}
 	var c cli

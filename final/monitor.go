@@ -3,7 +3,10 @@ package main
 // monitor.go supervises a detached container (run -d). run starts the
 // monitor in a session of its own and returns; the monitor starts the
 // container with its output going to a log file, waits for it, records its
-// exit status and cleans up, as a foreground run would.
+// exit status and cleans up, as a foreground run would. Once the container
+// runs, the monitor becomes box-monitor (final/cmd/box-monitor), a small
+// program that copies and waits, which becomes box again at the exit
+// (monitor_memory.go); with -t or -p it stays box.
 
 import (
 	"fmt"
@@ -21,6 +24,8 @@ import (
 
 type monitorCmd struct {
 	ID string `arg:"" help:"The container to supervise."`
+	// resume, from box-monitor's command line only (monitorArgs).
+	resume *monitorResume
 }
 
 // fdSupervisorLock is where run hands the monitor the supervisor lock it
@@ -97,12 +102,20 @@ func (m *monitorCmd) Run(g *cli) error {
 	if err != nil {
 		return err
 	}
-	logFile, err := openLog(c) // capped and rotated (logs.go)
-	if err != nil {
-		_ = store.Remove(c)
-		return err
+	if m.resume != nil {
+		return m.resume.run(store, c)
 	}
-	defer logFile.Close()
+	// Once the container runs, the monitor becomes box-monitor, unless it
+	// keeps something box runs for the container's life: the terminal's
+	// relay (-t) or the port proxies (-p).
+	var program *os.File
+	if !c.Config.TTY && len(c.Config.Ports) == 0 {
+		if program, err = sys.OpenMonitorProgram(); err != nil {
+			_ = store.Remove(c)
+			return err
+		}
+		defer program.Close()
+	}
 	devNull, err := sys.DevNull(os.O_RDONLY)
 	if err != nil {
 		_ = store.Remove(c)
@@ -118,22 +131,19 @@ func (m *monitorCmd) Run(g *cli) error {
 		return fmt.Errorf("pipe: %w", err)
 	}
 	defer outR.Close()
-	log := &logWriter{c: c, f: logFile}
-	copied := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(log, outR)
-		close(copied)
-	}()
 	s := &supervisor{store: store, c: c, stdin: devNull, stdout: outW, stderr: outW, narration: os.Stderr}
-	if c.Config.TTY {
-		s.terminalOut = log
-	}
-	s.drain = func() {
-		// Every process of the container has exited with its init, so
-		// the copy ends at once; unless one lives on outside its PID
-		// namespace with the pipe, which must not keep us.
-		_ = outR.SetReadDeadline(time.Now().Add(drainLimit))
-		<-copied
+	if program == nil {
+		// We copy from the start; box-monitor from when it runs (the
+		// pipe holds 64 KB meanwhile).
+		copyDone, err := startCopy(c, outR)
+		if err != nil {
+			_ = store.Remove(c)
+			return err
+		}
+		if c.Config.TTY {
+			s.terminalOut = copyDone.log
+		}
+		s.drain = copyDone.drain
 	}
 	// The init gets explain.log too: what it does once the command runs
 	// (pass on box stop's and box kill's signals) is narrated there.
@@ -156,9 +166,58 @@ func (m *monitorCmd) Run(g *cli) error {
 	if err := sys.Dup2(int(devNull.Fd()), 2); err != nil {
 		return err
 	}
+	if program != nil {
+		return becomeMonitorProgram(g, s, program, outR, explain)
+	}
 	shrinkMonitor() // the copy and the wait, for the container's life
 	s.wait()
 	return nil
+}
+
+// logCopy copies a detached container's output to its log, in a goroutine.
+type logCopy struct {
+	log    *logWriter
+	output *os.File
+	done   chan struct{}
+}
+
+// startCopy starts copying output to c's log.
+func startCopy(c *state.Container, output *os.File) (*logCopy, error) {
+	logFile, err := openLog(c) // capped and rotated (logs.go)
+	if err != nil {
+		return nil, err
+	}
+	l := &logCopy{log: &logWriter{c: c, f: logFile}, output: output, done: make(chan struct{})}
+	go func() {
+		_, _ = io.Copy(l.log, output)
+		close(l.done)
+	}()
+	return l, nil
+}
+
+// discardCopy reads output to its end for a log that cannot be opened,
+// and counts it, with unwritten more bytes, as dropped.
+func discardCopy(c *state.Container, output *os.File, unwritten int) *logCopy {
+	l := &logCopy{output: output, done: make(chan struct{})}
+	go func() {
+		n, _ := io.Copy(io.Discard, output)
+		_ = c.AddDroppedOutput(n + int64(unwritten))
+		close(l.done)
+	}()
+	return l
+}
+
+// drain waits until the output is all copied, once the container's init
+// has exited.
+func (l *logCopy) drain() {
+	// Every process of the container has exited with its init, so the
+	// copy ends at once; unless one lives on outside its PID namespace
+	// with the pipe, which must not keep us.
+	_ = l.output.SetReadDeadline(time.Now().Add(drainLimit))
+	<-l.done
+	if l.log != nil {
+		l.log.f.Close()
+	}
 }
 
 // explainLog is the file in a detached container's state directory where

@@ -4,22 +4,45 @@ package main
 // monitor lives as long as its container, copying its output to the log,
 // so what it holds is held for hours, per container; bench/README.md has
 // the measurements (BenchmarkMonitorRSS in tests/).
+//
+// box is a big program: copying, it kept some 3 MB of its own file mapped
+// and 2 MB of heap and runtime left from setting the container up. So the
+// monitor lives as three programs, one process (one pid, the supervisor
+// lock held throughout):
+//
+//	box monitor ID                    sets the container up, as run does
+//	 └ execve box-monitor PID ...     copies the output to the log, waits
+//	    └ execve box monitor ID resume  records the exit, cleans up
+//
+// box-monitor hands back to box early if the log's filesystem fills up
+// (box counts what is dropped). A monitor with -t (the terminal's relay)
+// or -p (the port proxies) stays box, shrunk by shrinkMonitor.
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
+	"box/final/internal/initproc"
 	"box/final/internal/narrate"
+	"box/final/internal/state"
 	"box/final/internal/sys"
 )
 
-// monitorArgs recognizes the command line startDetached gives the
-// monitor, its global flags then "monitor ID", so main can start the
-// monitor without building the parser: kong's model of every command
-// would stay reachable, in the heap, for the container's whole life.
-func monitorArgs(args []string) (g *cli, id string, ok bool) {
+// monitorArgs recognizes the command lines startDetached gives the
+// monitor, its global flags then "monitor ID", and box-monitor gives box
+// to hand the container back, "monitor ID resume PID STATUS OUTPUT
+// UNWRITTEN", so main can start the monitor without building the parser:
+// kong's model of every command would stay reachable, in the heap, for
+// the container's whole life.
+func monitorArgs(args []string) (g *cli, m *monitorCmd, ok bool) {
 	g = &cli{}
+flags:
 	for len(args) > 2 {
 		switch args[0] {
 		case "--state-dir":
@@ -29,22 +52,146 @@ func monitorArgs(args []string) (g *cli, id string, ok bool) {
 		case "--explain":
 			g.Explain, args = true, args[1:]
 		default:
-			return nil, "", false
+			break flags
 		}
 	}
-	if len(args) != 2 || args[0] != "monitor" || g.StateDir == "" || g.Store == "" {
-		return nil, "", false
+	if len(args) < 2 || args[0] != "monitor" || g.StateDir == "" || g.Store == "" {
+		return nil, nil, false
 	}
-	return g, args[1], true
+	m = &monitorCmd{ID: args[1]}
+	switch rest := args[2:]; {
+	case len(rest) == 0:
+	case len(rest) == 5 && rest[0] == "resume":
+		var n [4]int
+		for i, s := range rest[1:] {
+			v, err := strconv.Atoi(s)
+			if err != nil {
+				return nil, nil, false
+			}
+			n[i] = v
+		}
+		m.resume = &monitorResume{pid: n[0], status: n[1], output: n[2], unwritten: n[3]}
+	default:
+		return nil, nil, false
+	}
+	return g, m, true
+}
+
+// monitorResume is what box-monitor hands box back with: the container's
+// init, which it may have waited for already, and its output, which it
+// may have copied all of already.
+type monitorResume struct {
+	pid       int
+	status    int // the raw wait status; -1: not waited for yet
+	output    int // the descriptor to go on copying from; -1: all copied
+	unwritten int // bytes read from the container that the log did not take
+}
+
+// becomeMonitorProgram execve()s box-monitor (final/cmd/box-monitor), a
+// small program that copies the container's output to the log and waits
+// for it, in place of this big one: copying, box keeps some 3 MB of its
+// own file mapped, the kernel mapping it 64 KB at a time around each page
+// the copy and the Go runtime touch (fault-around), where box-monitor's
+// whole file is smaller. The execve is made from the thread that forked
+// the init, whose Pdeathsig would fire if that thread ended. box-monitor
+// execve()s box again when the container has exited (monitorResume).
+func becomeMonitorProgram(g *cli, s *supervisor, program, output, explain *os.File) error {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("open this program, to be executed again at the container's exit: %w", err)
+	}
+	defer self.Close()
+	explainFD := -1
+	inherit := []*os.File{output, self}
+	if explain != nil {
+		explainFD = int(explain.Fd())
+		inherit = append(inherit, explain)
+	}
+	for _, f := range inherit {
+		if err := sys.InheritOnExec(int(f.Fd())); err != nil {
+			return err
+		}
+	}
+	var opts state.LogOptions
+	if s.c.Config.Log != nil {
+		opts = *s.c.Config.Log
+	}
+	itoa := strconv.Itoa
+	argv := append([]string{sys.MonitorProgramName, itoa(s.cmd.Process.Pid), itoa(int(output.Fd())), itoa(int(self.Fd())), itoa(explainFD),
+		s.c.LogPath(), strconv.FormatInt(opts.MaxSize, 10), itoa(opts.MaxFiles), os.Args[0]}, g.globalArgs()...)
+	argv = append(argv, "monitor", s.c.ID)
+	// One P: copying needs no parallelism, and each P keeps caches.
+	env := []string{"GOMAXPROCS=1"}
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "GOMAXPROCS=") {
+			env = append(env, e)
+		}
+	}
+	narrate.Explain(narrate.Process, "The container runs: become %s, a small program that copies its output to the log and waits for it, in place of box, for the container's life; it executes box again when the container has exited.", sys.MonitorProgramName)
+	s.onForkThread(func() {
+		err = sys.Execve("/proc/self/fd/"+itoa(int(program.Fd())), argv, env)
+	})
+	return err
+}
+
+// run supervises the container on from where box-monitor handed it back:
+// it goes on copying its output, if need be, waits for its exit, if need
+// be, then records it and cleans up, as the monitor's wait does.
+func (r *monitorResume) run(store *state.Store, c *state.Container) error {
+	explain, err := openExplainLog(c)
+	if err != nil {
+		return err
+	}
+	if explain != nil {
+		defer explain.Close()
+		narrate.Setup(true, explain, false)
+	}
+	s := &supervisor{store: store, c: c, narration: os.Stderr}
+	var copying *logCopy
+	if r.output >= 0 {
+		output := os.NewFile(uintptr(r.output), "output")
+		sys.CloseOnExec(r.output)
+		if copying, err = startCopy(c, output); err != nil {
+			// The container must not block on a full pipe, nor die
+			// with us: its output is dropped, and counted.
+			fmt.Fprintf(os.Stderr, "%s: %v\n", programName, err)
+			copying = discardCopy(c, output, r.unwritten)
+		} else if r.unwritten > 0 {
+			copying.log.mu.Lock()
+			copying.log.drop(make([]byte, r.unwritten))
+			copying.log.mu.Unlock()
+		}
+	}
+	status := r.status
+	if status < 0 {
+		shrinkMonitor() // the copy and the wait, for the container's life
+		for {
+			pid, ws, err := sys.Reap()
+			if err != nil {
+				status = exitSetupFailed << 8 // as exit(125)
+				break
+			}
+			if pid == r.pid {
+				status = int(ws)
+				break
+			}
+		}
+	}
+	if copying != nil {
+		copying.drain()
+	}
+	s.finish(initproc.ExitStatus(syscall.WaitStatus(status)))
+	return nil
 }
 
 // monitorHeadroom is how much the monitor's Go memory may grow past what
 // it holds once the container runs before a collection: its copy loop
-// allocates nothing per write, only a little per rotation.
+// allocates nothing, per write or per rotation.
 const monitorHeadroom = 1 << 20
 
 // shrinkMonitor gives back, once the container runs, what setting it up
-// took, and keeps the monitor from taking it again:
+// took, and keeps the monitor from taking it again, in a monitor that stays
+// box (-t, -p, or a log whose filesystem filled up):
 //   - one P (GOMAXPROCS 1): the copy and the wait need no parallelism,
 //     and each P keeps caches of its own;
 //   - a collection now, returning the free heap to the kernel;

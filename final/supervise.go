@@ -53,6 +53,8 @@ type supervisor struct {
 	relay *pty.Relay
 	// reaped, closed by reap, lets the thread that forked the init end.
 	reaped chan struct{}
+	// onThread runs functions on that thread (see onForkThread).
+	onThread chan func()
 	// drain, if set, waits until the container's last output is copied
 	// (the monitor relays it to the log), before the exit is recorded.
 	drain func()
@@ -255,19 +257,37 @@ func (s *supervisor) startProcess(cmd *exec.Cmd) (int, error) {
 	}
 	result := make(chan started)
 	reaped := make(chan struct{})
+	onThread := make(chan func())
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with us
 		pid, err := forkHere(s.c, cmd)
 		result <- started{pid, err}
-		if err == nil {
-			<-reaped
+		for err == nil {
+			select {
+			case <-reaped:
+				return
+			case f := <-onThread:
+				f()
+			}
 		}
 	}()
 	r := <-result
 	if r.err == nil {
-		s.reaped = reaped
+		s.reaped, s.onThread = reaped, onThread
 	}
 	return r.pid, r.err
+}
+
+// onForkThread runs f on the thread that forked the init and returns when
+// f does: a monitor that execve()s another program must do it from there,
+// or the init's Pdeathsig would fire as execve ends that thread.
+func (s *supervisor) onForkThread(f func()) {
+	done := make(chan struct{})
+	s.onThread <- func() {
+		f()
+		close(done)
+	}
+	<-done
 }
 
 // forkHere starts the init from the calling thread, moved by the plugins'
@@ -353,6 +373,12 @@ func (s *supervisor) wait() int {
 	if s.drain != nil {
 		s.drain()
 	}
+	return s.finish(status)
+}
+
+// finish records the exit status of a container that has exited, undoes
+// what the plugins made, and removes the container with --rm.
+func (s *supervisor) finish(status int) int {
 	c := s.c
 	if c.Config.AutoRemove {
 		// The state dir goes in a moment: the exit goes only to the

@@ -149,6 +149,7 @@ func docsVMFiles(t *testing.T, work string, chapters []v2Chapter) ([]cgroupv2vm.
 			if m[2] == "box" {
 				step, name, usesBox = finalStep, "box", true
 				programs[boxInitName] = filepath.Join(filepath.Dir(binary(t, step)), boxInitName)
+				programs[boxMonitorName] = filepath.Join(filepath.Dir(binary(t, step)), boxMonitorName)
 			}
 			if stepIndex(step) < 0 {
 				t.Fatalf("%s runs %s, which is not a step of this tree", c.path, step)

@@ -38,12 +38,15 @@ const finalStep = "final"
 
 // boxInitName is final's container side, built from boxInitDir next to
 // final's binary, where box looks for it; boxRegistryName its registry
-// client, which pull and push run, likewise.
+// client, which pull and push run, likewise; boxMonitorName what a
+// detached container's monitor becomes once the container runs.
 const (
 	boxInitName     = "box-init"
 	boxInitDir      = "final/cmd/box-init"
 	boxRegistryName = "box-registry"
 	boxRegistryDir  = "final/cmd/box-registry"
+	boxMonitorName  = "box-monitor"
+	boxMonitorDir   = "final/cmd/box-monitor"
 )
 
 func TestMain(m *testing.M) {
@@ -227,7 +230,7 @@ func buildAll() {
 			out, err := cmd.CombinedOutput()
 			// box's container side and its registry client, programs of
 			// their own that box finds next to itself (final/cmd/...).
-			for _, helper := range [][2]string{{boxInitName, boxInitDir}, {boxRegistryName, boxRegistryDir}} {
+			for _, helper := range [][2]string{{boxInitName, boxInitDir}, {boxRegistryName, boxRegistryDir}, {boxMonitorName, boxMonitorDir}} {
 				if _, serr := os.Stat(filepath.Join(harness.repo, helper[1])); err == nil && step == finalStep && serr == nil {
 					cmd := exec.Command("go", "build", "-o", filepath.Join(harness.binDir, helper[0]), "./"+helper[1])
 					cmd.Dir = harness.repo

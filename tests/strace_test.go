@@ -267,6 +267,10 @@ var straceLine = regexp.MustCompile(`^(\d+)\s+(.*)$`)
 // a PID namespace: "= 10 /* 32110 in strace's PID NS */".
 var translatedPid = regexp.MustCompile(`= -?\d+ /\* (\d+) in strace's PID NS \*/\s*$`)
 
+// pidChanged ends the line of an execve made by a thread other than the
+// first (see parseTrace).
+var pidChanged = regexp.MustCompile(`\s*<pid changed to (\d+) \.\.\.>$`)
+
 // parseTrace reads strace -f -o output, joining each call that another
 // process interrupted ("<unfinished ...>") with its "<... resumed>" end.
 func parseTrace(trace string) parsedTrace {
@@ -285,6 +289,23 @@ func parseTrace(trace string) parsedTrace {
 		rest, start := m[2], i
 		if strings.HasSuffix(rest, "<unfinished ...>") {
 			open[pid] = pending{strings.TrimSuffix(rest, "<unfinished ...>"), i}
+			continue
+		}
+		// A thread other than the first that execve()s takes over the
+		// process's pid, and its execve returns under that pid: strace
+		// says so at its start, or in a line before it returns.
+		if m := pidChanged.FindStringSubmatch(rest); m != nil {
+			to, _ := strconv.Atoi(m[1])
+			open[to] = pending{strings.TrimSuffix(rest, m[0]), i}
+			continue
+		}
+		if n, ok := strings.CutPrefix(rest, "+++ superseded by execve in pid "); ok {
+			if from, err := strconv.Atoi(strings.TrimSuffix(n, " +++")); err == nil {
+				if p, ok := open[from]; ok {
+					open[pid] = p
+					delete(open, from)
+				}
+			}
 			continue
 		}
 		if strings.HasPrefix(rest, "<... ") {

@@ -76,9 +76,12 @@ func Prepare(cacheDir, workDir, stepBin, guestBin string, logf Logf) (Machine, e
 		{Name: "box", Mode: 0o755, Path: stepBin},
 		{Name: "guest", Mode: 0o755, Path: guestBin},
 	}
-	// final's container side, which box finds next to itself.
-	if init := filepath.Join(filepath.Dir(stepBin), "box-init"); fileExists(init) {
-		files = append(files, File{Name: "box-init", Mode: 0o755, Path: init})
+	// final's container side, and what its monitor becomes, which box
+	// finds next to itself.
+	for _, helper := range []string{"box-init", "box-monitor"} {
+		if path := filepath.Join(filepath.Dir(stepBin), helper); fileExists(path) {
+			files = append(files, File{Name: helper, Mode: 0o755, Path: path})
+		}
 	}
 	return PrepareWith(cacheDir, workDir, Options{Files: files}, logf)
 }

@@ -157,3 +157,25 @@ func TestFiles(t *testing.T) {
 		t.Errorf("Files (-want +got):\n%s", diff)
 	}
 }
+
+// TestWriterAllocatesNothing checks that neither a write nor a rotation
+// allocates: the monitor copies for the container's whole life, and
+// garbage would grow its heap until a collection.
+func TestWriterAllocatesNothing(t *testing.T) {
+	w, err := Open(filepath.Join(t.TempDir(), "container.log"), 100, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	line := []byte(strings.Repeat("x", 49) + "\n")
+	// Three lines of 50 bytes pass the cap of 100: each run rotates.
+	if n := testing.AllocsPerRun(100, func() {
+		for i := 0; i < 3; i++ {
+			if _, err := w.Write(line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per rotation, want none", n)
+	}
+}

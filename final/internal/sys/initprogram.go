@@ -26,6 +26,11 @@ const InitProgramName = "box-init"
 // that net/http and crypto/tls are linked into no other box process.
 const RegistryProgramName = "box-registry"
 
+// MonitorProgramName is the file name of the small program a detached
+// container's monitor becomes once the container runs (final/cmd/box-monitor):
+// it copies the output to the log and waits, for the container's life.
+const MonitorProgramName = "box-monitor"
+
 // helperProgram is a program of box's own, installed next to it.
 type helperProgram struct {
 	name    string // its file name
@@ -37,6 +42,8 @@ var (
 		"%[1]s is missing: the container side of box is a program of its own, next to %[2]s (make build builds both; or go build -o %[1]s ./final/cmd/box-init)"}
 	registryProgram = helperProgram{RegistryProgramName,
 		"%[1]s is missing: pull and push are a program of their own, next to %[2]s (make build builds it; or go build -o %[1]s ./final/cmd/box-registry)"}
+	monitorProgram = helperProgram{MonitorProgramName,
+		"%[1]s is missing: a detached container's monitor becomes a small program of its own once the container runs, next to %[2]s (make build builds it; or go build -o %[1]s ./final/cmd/box-monitor)"}
 )
 
 // open opens h, found in the directory of the running program
@@ -83,6 +90,16 @@ func RegistryProgram() (string, error) {
 	}
 	unix.Close(fd)
 	return path, nil
+}
+
+// OpenMonitorProgram opens box-monitor, next to the running program (see
+// helperProgram.open), for a monitor to execute through the descriptor.
+func OpenMonitorProgram() (*os.File, error) {
+	fd, _, err := monitorProgram.open()
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), MonitorProgramName), nil
 }
 
 // NameInitProgram sets this process's name (comm: what ps shows in

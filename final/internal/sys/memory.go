@@ -70,3 +70,17 @@ func DropProgramPages() error {
 	}
 	return nil
 }
+
+// InheritOnExec clears fd's close-on-exec flag (fcntl(2) F_SETFD), so
+// that the program this process execve()s next has it too: Go opens every
+// file close-on-exec.
+func InheritOnExec(fd int) error {
+	err := call(fmt.Sprintf("fcntl(%d, F_SETFD, 0)", fd), func() error {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("keep descriptor %d open across execve: %w", fd, err)
+	}
+	return nil
+}

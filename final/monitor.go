@@ -60,6 +60,9 @@ func startDetached(g *cli, store *state.Store, c *state.Container) error {
 	args := append(g.globalArgs(), "monitor", c.ID)
 	cmd := exec.Command("/proc/self/exe", args...)
 	cmd.Args[0] = os.Args[0]
+	// One P from the start: setting up needs no parallelism, and each P
+	// keeps caches of its own (a smaller peak, bench/README.md).
+	cmd.Env = oneProcessor(os.Environ())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, devNull, reportW
 	cmd.ExtraFiles = []*os.File{lock}
 	// A session of its own: no terminal, and no ^C or hangup from ours.

@@ -120,18 +120,24 @@ func becomeMonitorProgram(g *cli, s *supervisor, program, output, explain *os.Fi
 	argv := append([]string{sys.MonitorProgramName, itoa(s.cmd.Process.Pid), itoa(int(output.Fd())), itoa(int(self.Fd())), itoa(explainFD),
 		s.c.LogPath(), strconv.FormatInt(opts.MaxSize, 10), itoa(opts.MaxFiles), os.Args[0]}, g.globalArgs()...)
 	argv = append(argv, "monitor", s.c.ID)
-	// One P: copying needs no parallelism, and each P keeps caches.
-	env := []string{"GOMAXPROCS=1"}
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "GOMAXPROCS=") {
-			env = append(env, e)
-		}
-	}
+	env := oneProcessor(os.Environ()) // as startDetached started us
 	narrate.Explain(narrate.Process, "The container runs: become %s, a small program that copies its output to the log and waits for it, in place of box, for the container's life; it executes box again when the container has exited.", sys.MonitorProgramName)
 	s.onForkThread(func() {
 		err = sys.Execve("/proc/self/fd/"+itoa(int(program.Fd())), argv, env)
 	})
 	return err
+}
+
+// oneProcessor is env with GOMAXPROCS=1, for a monitor: the Go runtime then
+// runs one P, and makes no thread for a second.
+func oneProcessor(env []string) []string {
+	one := []string{"GOMAXPROCS=1"}
+	for _, e := range env {
+		if !strings.HasPrefix(e, "GOMAXPROCS=") {
+			one = append(one, e)
+		}
+	}
+	return one
 }
 
 // run supervises the container on from where box-monitor handed it back:

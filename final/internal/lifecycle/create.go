@@ -138,14 +138,17 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	c := &Container{ID: o.ID, Bundle: bundle, Rootfs: rootfs, Created: time.Now().UTC(),
 		Annotations: spec.Annotations, Spec: spec, NoProcess: spec.Process == nil, Hooks: spec.Hooks,
 		ExplainLog: o.ExplainLog, dir: dir}
-	var proc *os.Process // the container's process, once started
+	// The container's process, once started: ours to kill and reap should
+	// anything below fail, by its pid (os.FindProcess would run os's
+	// pidfd probe, a throwaway fork, first).
+	started := 0
 	defer func() {
 		if err == nil {
 			return
 		}
-		if proc != nil {
-			_ = proc.Kill()
-			_, _ = proc.Wait()
+		if started > 0 {
+			_ = unix.Kill(started, unix.SIGKILL)
+			_, _ = wait(started)
 		}
 		if c.Cgroup != nil {
 			_ = c.Cgroup.RemoveUncounted()
@@ -274,10 +277,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	}
 	configR.Close()
 	syncW.Close()
-	if pid > 0 {
-		// Ours to kill should anything below fail (FindProcess cannot).
-		proc, _ = os.FindProcess(pid)
-	}
+	started = pid
 	if err != nil {
 		return err
 	}
@@ -297,7 +297,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		if err := writeFile(filepath.Join(dir, configFile), raw, 0o600); err != nil {
 			return err
 		}
-		return c.save()
+		return c.writeRecord()
 	}
 	var runtimeHooks []oci.Hook
 	if h := spec.Hooks; h != nil {
@@ -307,6 +307,9 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		// In our namespaces, once the container's exist, before its
 		// process mounts anything: it waits for its config.
 		if err := record(); err != nil {
+			return err
+		}
+		if err := c.publishRecord(); err != nil {
 			return err
 		}
 		st := c.State()
@@ -322,20 +325,28 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 	configW.Close()
 	if len(runtimeHooks) == 0 {
 		// Without hooks to wait for, the process builds the container
-		// while we write its record.
+		// while we write its record, published once it is ready.
 		if err := record(); err != nil {
 			return err
 		}
 	}
 	msg, _ := io.ReadAll(syncR)
 	if string(msg) != "ready" {
-		st, _ := proc.Wait()
-		proc = nil
+		st, werr := wait(pid)
+		if werr != nil {
+			st = werr.Error()
+		}
+		started = 0
 		why := strings.TrimPrefix(strings.TrimSpace(string(msg)), "error: ")
 		if why == "" {
 			why = fmt.Sprintf("the container's process stopped before it was ready (%s)", st)
 		}
 		return errors.New(why)
+	}
+	if len(runtimeHooks) == 0 {
+		if err := c.publishRecord(); err != nil {
+			return err
+		}
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {
@@ -343,8 +354,27 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	// The process is the engine's to reap now.
-	_ = proc.Release()
 	return nil
+}
+
+// wait reaps the process pid, a child of ours, and says how it ended as
+// os.ProcessState does ("exit status 1", "signal: killed").
+func wait(pid int) (string, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		break
+	}
+	if ws.Signaled() {
+		return "signal: " + ws.Signal().String(), nil
+	}
+	return "exit status " + strconv.Itoa(ws.ExitStatus()), nil
 }
 
 // startIn starts cmd from a thread of its own, locked and thrown away
@@ -379,7 +409,9 @@ func startIn(cmd *exec.Cmd, joinPid string, cg *cgroups.Cgroup) (pid int, placed
 			done <- result{err: err}
 			return
 		}
-		pid, err := sys.StartProcess(cmd, "")
+		// Forked with syscall's fork and exec, not os/exec's: its first
+		// start in a process forks a throwaway child to probe for pidfds.
+		pid, err := sys.StartChild(cmd)
 		if lerr := leave(); err == nil {
 			err = lerr // the process exists: create kills it
 		}

@@ -172,18 +172,21 @@ func (r *Runtime) List() ([]*Container, error) {
 	return out, nil
 }
 
-// save writes the record atomically: a reader sees the old or the new.
-// config.json is not in it (see Container).
-func (c *Container) save() error {
+// writeRecord writes the record beside its place (state.json.tmp), and
+// publishRecord renames it into place: a reader sees no record or a whole
+// one, and create can write it while the container's process works and
+// publish it only once that process is ready, so a container that has a
+// record has been created. config.json is not in it (see Container).
+func (c *Container) writeRecord() error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(c.dir, stateFile+".tmp")
-	if err := writeFile(tmp, b, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(c.dir, stateFile))
+	return writeFile(filepath.Join(c.dir, stateFile+".tmp"), b, 0o600)
+}
+
+func (c *Container) publishRecord() error {
+	return os.Rename(filepath.Join(c.dir, stateFile+".tmp"), filepath.Join(c.dir, stateFile))
 }
 
 // writeFile creates or truncates path and writes data, as os.WriteFile

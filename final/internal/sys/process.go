@@ -29,13 +29,15 @@ func StartProcess(cmd *exec.Cmd, inChild string) (int, error) {
 
 // StartChild starts cmd as StartProcess does (the same clone, the same
 // narration), for a caller that reaps its children itself with wait4 and
-// never calls cmd.Wait: the container's init. It forks with
+// never calls cmd.Wait: the container's init, and box-runc create (whose
+// process the engine reaps). It forks with
 // syscall.StartProcess, not os/exec, whose first start in a process forks
 // a throwaway child first to see whether CLONE_PIDFD works (os.checkPidfd:
 // pidfd_open, waitid, pidfd_send_signal and a vfork, once per process);
 // the init would pay for that between its seccomp filter and the
 // command's execve. cmd.Stdin, Stdout and Stderr must be *os.File or
-// nil (/dev/null, as os/exec gives); cmd.Process stays nil.
+// nil (/dev/null, as os/exec gives), as must cmd.ExtraFiles (nil: that
+// descriptor is closed); cmd.Process stays nil.
 func StartChild(cmd *exec.Cmd) (int, error) {
 	return startNarrated(cmd, forkExec)
 }
@@ -105,6 +107,14 @@ func forkExec(cmd *exec.Cmd) (int, error) {
 		}
 		files[i] = f.Fd()
 	}
+	fds := files[:]
+	for _, f := range cmd.ExtraFiles { // descriptors 3 on; a nil one is closed
+		fd := ^uintptr(0)
+		if f != nil {
+			fd = f.Fd()
+		}
+		fds = append(fds, fd)
+	}
 	env := cmd.Env
 	if env == nil {
 		env = os.Environ()
@@ -112,7 +122,7 @@ func forkExec(cmd *exec.Cmd) (int, error) {
 	pidfd := -1
 	cmd.SysProcAttr.PidFD = &pidfd
 	pid, _, err := syscall.StartProcess(cmd.Path, cmd.Args, &syscall.ProcAttr{
-		Dir: cmd.Dir, Env: dedupEnv(env), Files: files[:], Sys: cmd.SysProcAttr})
+		Dir: cmd.Dir, Env: dedupEnv(env), Files: fds, Sys: cmd.SysProcAttr})
 	cmd.SysProcAttr.PidFD = nil
 	if pidfd >= 0 {
 		unix.Close(pidfd)

@@ -22,19 +22,15 @@ import (
 	"box/final/internal/runinit"
 )
 
-// init runs box run's init, which never returns, from a package init
+// init runs the container side, which never returns, from a package init
 // function: the Go runtime runs those on the program's first thread,
-// locked to it, which keeps the init on one thread without
+// locked to it, which keeps each on one thread without
 // runtime.LockOSThread and the thread that starts (see runinit.Main).
 func init() {
-	if len(os.Args) == 2 && os.Args[1] == "init" {
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "init":
 		narrate.Setup(false, os.Stderr, false)
 		runinit.Main()
-	}
-}
-
-func main() {
-	switch {
 	case len(os.Args) == 3 && os.Args[1] == "oci-init":
 		base, err := strconv.Atoi(os.Args[2])
 		if err != nil {
@@ -42,8 +38,10 @@ func main() {
 			os.Exit(runinit.ExitSetupFailed)
 		}
 		lifecycle.Init(base)
-	default:
-		fmt.Fprintln(os.Stderr, "box-init: the container side of box, started by box run and box-runc create with descriptors to read; it is not run by hand (see box --help)")
-		os.Exit(runinit.ExitSetupFailed)
 	}
+}
+
+func main() {
+	fmt.Fprintln(os.Stderr, "box-init: the container side of box, started by box run and box-runc create with descriptors to read; it is not run by hand (see box --help)")
+	os.Exit(runinit.ExitSetupFailed)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -24,12 +23,19 @@ import (
 // Init is the container's process, "box-init oci-init BASE": it builds the
 // container from the initConfig create sends on descriptor BASE, tells
 // create it is ready, waits at the exec fifo until start, and executes
-// the user's program in its place. It returns only to fail, after saying
-// why to create (or, after create is gone, on stderr).
+// the user's program in its place. It never returns: it exits to fail,
+// after saying why to create (or, after create is gone, on stderr).
+//
+// Capabilities, credentials, namespaces joined and the seccomp filter are
+// set on the calling thread, which then calls execve: Init must stay on
+// it. It must be called from an init function of package main, which the
+// Go runtime runs on the program's first thread, locked to it, without
+// the extra thread runtime.LockOSThread starts.
 func Init(base int) {
-	// Capabilities, credentials and the seccomp filter are set on this
-	// thread, which then calls execve: keep to it.
-	runtime.LockOSThread()
+	if unix.Gettid() != unix.Getpid() {
+		fmt.Fprintln(os.Stderr, "box-runc: oci-init runs on the program's first thread, from an init function of box-init's main package")
+		os.Exit(127)
+	}
 	// Our own program's descriptor served execve, and nothing else (the
 	// copy that joins a user namespace executes its own, close-on-exec).
 	_ = sys.Close(base + fdProgram)

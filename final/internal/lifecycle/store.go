@@ -108,7 +108,7 @@ func (r *Runtime) Load(id string) (*Container, error) {
 		return nil, fmt.Errorf("read the state of %s: %w", id, err)
 	}
 	var c Container
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := decodeRecord(b, &c); err != nil {
 		return nil, fmt.Errorf("state of %s (%s): %w", id, filepath.Join(dir, stateFile), err)
 	}
 	c.dir = dir
@@ -178,7 +178,7 @@ func (r *Runtime) List() ([]*Container, error) {
 // publish it only once that process is ready, so a container that has a
 // record has been created. config.json is not in it (see Container).
 func (c *Container) writeRecord() error {
-	b, err := json.Marshal(c)
+	b, err := encodeRecord(c)
 	if err != nil {
 		return err
 	}

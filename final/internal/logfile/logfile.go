@@ -38,10 +38,22 @@ type Writer struct {
 	maxFiles int   // files kept, the one being written included
 	fd       int   // of the current file; -1: none
 	size     int64 // of the current file
+	// lineStart is where the current file's last line starts: size if
+	// it ends with a newline.
+	lineStart int64
 	// path is the log's name, NUL-terminated; from and to are room for
 	// path.N, from the same bytes.
 	path, from, to []byte
+	// carry is room for the start of a line that a rotation moves to
+	// the next file (see Write).
+	carry []byte
 }
+
+// carryMax is the longest start of a line a rotation moves to the next
+// file, so that the line stays whole: a line written in two writes, the
+// first of which filled the file (a program's output buffer ends where
+// it ends, not at a newline).
+const carryMax = 4 << 10
 
 // Open opens the log at path for appending, creating it if need be.
 // maxSize 0 means no cap; maxFiles below 1 counts as 1, a single file
@@ -53,6 +65,9 @@ func Open(path string, maxSize int64, maxFiles int) (*Writer, error) {
 	room := len(path) + 1 + 20 + 1 // path "." number NUL
 	w := &Writer{maxSize: maxSize, maxFiles: maxFiles, fd: -1,
 		path: append([]byte(path), 0), from: make([]byte, 0, room), to: make([]byte, 0, room)}
+	if maxSize > 0 {
+		w.carry = make([]byte, min(maxSize, carryMax))
+	}
 	if err := w.open(0); err != nil {
 		return nil, err
 	}
@@ -64,7 +79,8 @@ func (w *Writer) name() string { return string(w.path[:len(w.path)-1]) }
 
 // open opens the current file with extra flags (O_TRUNC to start over).
 func (w *Writer) open(flags int) error {
-	fd, err := openat(w.path, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC|flags, 0o600)
+	// Read too: a rotation reads back the start of a line (see Write).
+	fd, err := openat(w.path, unix.O_RDWR|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC|flags, 0o600)
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", w.name(), err)
 	}
@@ -77,14 +93,19 @@ func (w *Writer) open(flags int) error {
 		}
 		size = st.Size
 	}
-	w.fd, w.size = fd, size
+	// A file that was there is taken to end with a whole line.
+	w.fd, w.size, w.lineStart = fd, size, size
 	return nil
 }
 
 // Write appends p. A file is never let grow past the cap: what does not
 // fit goes to the next file, cut after the last whole line that fits
-// (within a line only when a line is longer than a whole file). n counts
-// the bytes written, so a caller knows what an error lost.
+// (within a line only when a line is longer than a whole file). A line
+// that an earlier write began at the end of the file moves to the next
+// file whole, if its start is at most carryMax bytes: so every file
+// starts with a whole line, and the oldest one kept holds no line's end
+// without its start. n counts the bytes written, so a caller knows what
+// an error lost.
 func (w *Writer) Write(p []byte) (n int, err error) {
 	for len(p) > 0 {
 		if w.fd < 0 {
@@ -94,6 +115,7 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 			}
 		}
 		chunk := p
+		var head int64 // the start of a line to move to the next file
 		if w.maxSize > 0 && w.size+int64(len(chunk)) > w.maxSize {
 			room := w.maxSize - w.size
 			switch i := bytes.LastIndexByte(chunk[:max(room, 0)], '\n'); {
@@ -101,12 +123,23 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 				chunk = chunk[:i+1]
 			case w.size > 0:
 				chunk = nil // not even a line fits: rotate first
+				head = w.size - w.lineStart
+				end := int64(len(p))
+				if j := bytes.IndexByte(p, '\n'); j >= 0 {
+					end = int64(j + 1)
+				}
+				if w.lineStart == 0 || head > int64(len(w.carry)) || head+end > w.maxSize {
+					head = 0 // the line is longer than a file: it is cut
+				}
 			default:
 				chunk = chunk[:room]
 			}
 		}
 		if len(chunk) > 0 {
 			m, err := writeAll(w.fd, chunk)
+			if i := bytes.LastIndexByte(chunk[:m], '\n'); i >= 0 {
+				w.lineStart = w.size + int64(i+1)
+			}
 			w.size += int64(m)
 			n += m
 			p = p[m:]
@@ -115,7 +148,7 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 			}
 		}
 		if len(p) > 0 {
-			if err := w.rotate(); err != nil {
+			if err := w.rotate(head); err != nil {
 				return n, err
 			}
 		}
@@ -123,26 +156,51 @@ func (w *Writer) Write(p []byte) (n int, err error) {
 	return n, nil
 }
 
-// rotate shifts the files by one and starts a new current file. Renames
+// rotate shifts the files by one and starts a new current file, moving
+// to it the last head bytes of the old one, the start of a line. Renames
 // need no free space, so a full filesystem does not stop rotation; the
 // rename over the oldest file is what frees its space.
-func (w *Writer) rotate() error {
-	unix.Close(w.fd)
+func (w *Writer) rotate(head int64) error {
+	old, lineStart := w.fd, w.lineStart
 	w.fd = -1
-	if w.maxFiles == 1 {
-		return w.open(unix.O_TRUNC)
-	}
-	for i := w.maxFiles - 1; i >= 1; i-- {
-		from := w.path
-		if i > 1 {
-			from = w.numbered(w.from, i-1)
-		}
-		to := w.numbered(w.to, i)
-		if err := renameat(from, to); err != nil && err != unix.ENOENT {
-			return fmt.Errorf("rotate log: rename %s to %s: %w", string(from[:len(from)-1]), string(to[:len(to)-1]), err)
+	defer unix.Close(old)
+	carry := w.carry[:head]
+	if head > 0 {
+		if m, err := unix.Pread(old, carry, lineStart); err != nil || int64(m) != head {
+			carry = nil // unread: it stays where it is
 		}
 	}
-	return w.open(unix.O_TRUNC)
+	if w.maxFiles > 1 {
+		for i := w.maxFiles - 1; i >= 1; i-- {
+			from := w.path
+			if i > 1 {
+				from = w.numbered(w.from, i-1)
+			}
+			to := w.numbered(w.to, i)
+			if err := renameat(from, to); err != nil && err != unix.ENOENT {
+				return fmt.Errorf("rotate log: rename %s to %s: %w", string(from[:len(from)-1]), string(to[:len(to)-1]), err)
+			}
+		}
+	}
+	if err := w.open(unix.O_TRUNC); err != nil {
+		return err
+	}
+	if len(carry) == 0 {
+		return nil
+	}
+	// Written here first, then cut from the old file (now path.1; with
+	// one file, the same one, emptied): a failure loses nothing.
+	if m, err := writeAll(w.fd, carry); err != nil {
+		if m > 0 && unix.Ftruncate(w.fd, 0) != nil {
+			w.size = int64(m)
+		}
+		return nil
+	}
+	w.size, w.lineStart = head, 0
+	if w.maxFiles > 1 {
+		_ = unix.Ftruncate(old, lineStart)
+	}
+	return nil
 }
 
 // numbered is path.i, NUL-terminated, in buf's room.

@@ -47,6 +47,9 @@ func TestWriterRotates(t *testing.T) {
 		{"a line longer than a file is cut", 4, 3, []string{"abcdefghij"}, "abcdefghij", []int64{4, 4, 2}},
 		{"the oldest goes", 4, 3, []string{"1\n", "22\n", "33\n", "44\n", "55\n"}, "33\n44\n55\n", []int64{3, 3, 3}},
 		{"one file starts over", 4, 1, []string{"111\n", "222\n", "3\n"}, "222\n3\n", nil},
+		{"a line begun at a file's end moves on whole", 12, 3, []string{"12345678\nab", "cd\n"}, "12345678\nabcd\n", []int64{9, 5}},
+		{"in one file too", 12, 1, []string{"12345678\nab", "cd\n"}, "abcd\n", nil},
+		{"a line longer than a file is not moved", 6, 3, []string{"1\nabcd", "efgh\n"}, "1\nabcdefgh\n", []int64{6, 5}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "container.log")

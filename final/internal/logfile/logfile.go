@@ -6,9 +6,9 @@
 // is started. So the log never holds more than MaxSize*MaxFiles bytes,
 // however fast the container writes, and the newest output is kept.
 //
-// The writer keeps no buffer of its own and allocates nothing per write,
-// nor per rotation: it runs in the monitor, which lives as long as the
-// container.
+// The writer holds back nothing it is given (output reaches the file as
+// it comes) and allocates nothing per write, nor per rotation: it runs in
+// the monitor, which lives as long as the container.
 package logfile
 
 import (

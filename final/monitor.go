@@ -170,7 +170,14 @@ func (m *monitorCmd) Run(g *cli) error {
 		return err
 	}
 	if program != nil {
-		return becomeMonitorProgram(g, s, program, outR, explain)
+		// Returns only if the execve failed (narrated): then we copy
+		// and wait ourselves, rather than leave the container.
+		_ = becomeMonitorProgram(g, s, program, outR, explain)
+		copying, err := startCopy(c, outR)
+		if err != nil {
+			copying = discardCopy(c, outR, 0)
+		}
+		s.drain = copying.drain
 	}
 	shrinkMonitor() // the copy and the wait, for the container's life
 	s.wait()

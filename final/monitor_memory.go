@@ -101,6 +101,7 @@ func becomeMonitorProgram(g *cli, s *supervisor, program, output, explain *os.Fi
 		return fmt.Errorf("open this program, to be executed again at the container's exit: %w", err)
 	}
 	defer self.Close()
+	narrate.Explain(narrate.Process, "The container runs: become %s, a small program that copies its output to the log and waits for it, in place of box, for the container's life; it executes box again when the container has exited.", sys.MonitorProgramName)
 	explainFD := -1
 	inherit := []*os.File{output, self}
 	if explain != nil {
@@ -121,7 +122,6 @@ func becomeMonitorProgram(g *cli, s *supervisor, program, output, explain *os.Fi
 		s.c.LogPath(), strconv.FormatInt(opts.MaxSize, 10), itoa(opts.MaxFiles), os.Args[0]}, g.globalArgs()...)
 	argv = append(argv, "monitor", s.c.ID)
 	env := oneProcessor(os.Environ()) // as startDetached started us
-	narrate.Explain(narrate.Process, "The container runs: become %s, a small program that copies its output to the log and waits for it, in place of box, for the container's life; it executes box again when the container has exited.", sys.MonitorProgramName)
 	s.onForkThread(func() {
 		err = sys.Execve("/proc/self/fd/"+itoa(int(program.Fd())), argv, env)
 	})

@@ -38,10 +38,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"box/final/internal/logfile"
 	"box/final/internal/narrate"
 )
+
+// programName is this program's name.
+const programName = "box-monitor"
 
 // drainLimit bounds the wait for the container's last output once its
 // init has exited, as box's monitor bounds it (final/monitor.go).
@@ -110,6 +114,7 @@ func main() {
 		syscall.CloseOnExec(a.explain)
 		narrate.Setup(true, os.NewFile(uintptr(a.explain), "explain.log"), false)
 	}
+	nameProcess()
 	output := os.NewFile(uintptr(a.output), "output")
 	log, err := logfile.Open(a.log, a.maxSize, a.maxFiles)
 	if err != nil {
@@ -136,6 +141,19 @@ func main() {
 		}
 		resume(a, status, -1, 0)
 	}
+}
+
+// nameProcess sets this process's name (comm: what ps -e and top show) to
+// box-monitor: executed as /proc/self/fd/N, it would be "N". prctl(2)
+// PR_SET_NAME.
+func nameProcess() {
+	name := []byte(programName + "\x00")
+	_, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0)
+	result := "= 0"
+	if errno != 0 {
+		result = "= -1 (" + errno.Error() + ")"
+	}
+	narrate.Line(`prctl(PR_SET_NAME, "` + programName + `", 0, 0, 0) ` + result)
 }
 
 // copyOutput copies from output to log until output ends (or its drain

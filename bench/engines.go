@@ -38,6 +38,10 @@ type podman struct {
 	conf    string   // containers.conf, passed as CONTAINERS_CONF
 	global  []string // --root, --runroot, --tmpdir, --storage-driver
 	parents map[string]string
+	// runtimes are the rows' runtimes, which keep their state in their
+	// default roots.
+	runtimes []string
+	dir      string
 }
 
 // podmanConf is podman's containers.conf: no network namespace (no CNI
@@ -108,6 +112,7 @@ func (env *environment) preparePodman() error {
 	if err := os.WriteFile(p.conf, []byte(fmt.Sprintf(podmanConf, filepath.Join(dir, "tmp"))), 0o644); err != nil {
 		return err
 	}
+	p.dir = dir
 	env.podman = p
 	if env.rootfsTar == "" {
 		env.rootfsTar = filepath.Join(env.work, "rootfs.tar")
@@ -121,6 +126,7 @@ func (env *environment) preparePodman() error {
 	env.versions = append(env.versions, version(path), version("conmon"))
 	for _, row := range rows {
 		p.parents[row.name] = fmt.Sprintf("/box-bench-%s-%d", row.name, os.Getpid())
+		p.runtimes = append(p.runtimes, row.runtime)
 		// The launcher's environment is PATH only; env(1) adds podman's
 		// config (one exec more, in both rows alike).
 		args := append([]string{"/usr/bin/env", "CONTAINERS_CONF=" + p.conf, path}, p.global...)
@@ -256,6 +262,16 @@ func (env *environment) engineLeftovers() []string {
 	}
 	for _, id := range strings.Fields(string(out)) {
 		left = append(left, "podman container "+id)
+	}
+	for _, runtime := range p.runtimes {
+		// Their list shows each container's bundle: podman's are in its
+		// store, in the work directory.
+		out, _ := exec.Command(runtime, "list").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) > 3 && strings.HasPrefix(f[3], p.dir+"/") {
+				left = append(left, fmt.Sprintf("%s container %s", filepath.Base(runtime), f[0]))
+			}
+		}
 	}
 	for name, parent := range p.parents {
 		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", parent, "libpod-*"))

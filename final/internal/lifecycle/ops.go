@@ -65,9 +65,6 @@ type result struct {
 	err error
 }
 
-// errExited is start's error for a container whose process has gone.
-var errExited = errors.New("cannot start a container whose process has exited; delete it and create it again")
-
 // openFifo opens the exec fifo at path for reading. The open blocks until
 // the container's process opens the other end, which it never does if it
 // exits first: so the open runs on a goroutine, and this one waits in
@@ -93,7 +90,7 @@ func (c *Container) openFifo(path string) (*os.File, error) {
 	}()
 	pidfd, err := unix.PidfdOpen(c.Pid, 0)
 	if err == unix.ESRCH {
-		return nil, errExited
+		return c.openedAfterExit(path, opened)
 	}
 	if err != nil {
 		for {
@@ -102,7 +99,7 @@ func (c *Container) openFifo(path string) (*os.File, error) {
 				return r.f, r.err
 			case <-time.After(100 * time.Millisecond):
 				if !c.alive() {
-					return nil, errExited
+					return c.openedAfterExit(path, opened)
 				}
 			}
 		}
@@ -119,10 +116,35 @@ func (c *Container) openFifo(path string) (*os.File, error) {
 		default:
 		}
 		if fds[1].Revents != 0 {
-			return nil, errExited
+			return c.openedAfterExit(path, opened)
 		}
 	}
 }
+
+// openedAfterExit is openFifo's end once the container's process has
+// exited. It may have opened the fifo, written its byte and executed the
+// program (which may be gone already too) before our goroutine, whose
+// open returned, ran again; or it died before. Opening the fifo's other
+// end ourselves makes our open return either way, and the read after
+// tells the two apart: the byte, or nothing.
+func (c *Container) openedAfterExit(path string, opened chan result) (*os.File, error) {
+	select {
+	case r := <-opened:
+		return r.f, r.err
+	default:
+	}
+	narrate.Explain(narrate.Process, "The container's process has exited: open the fifo's other end too, so our open returns, and what we read says whether it started its program.")
+	w, err := sys.OpenFile(path, unix.O_WRONLY|unix.O_NONBLOCK, "O_WRONLY|O_NONBLOCK|O_CLOEXEC")
+	if err != nil {
+		return nil, errExited
+	}
+	w.Close()
+	r := <-opened
+	return r.f, r.err
+}
+
+// errExited is start's error for a container whose process has gone.
+var errExited = errors.New("cannot start a container whose process has exited; delete it and create it again")
 
 // ParseSignal reads a signal as runc does: a name with or without SIG
 // (TERM, SIGTERM) or a number (15).

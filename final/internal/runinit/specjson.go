@@ -54,9 +54,9 @@ func decodeSpec(b []byte, spec *Spec) error {
 			return d.object(func(key string) error {
 				switch key {
 				case "Rows":
-					return d.uint16(&spec.Winsize.Rows)
+					return d.u16(&spec.Winsize.Rows)
 				case "Cols":
-					return d.uint16(&spec.Winsize.Cols)
+					return d.u16(&spec.Winsize.Cols)
 				}
 				return d.skip()
 			})
@@ -81,11 +81,11 @@ func (d *jsonReader) config(c *state.Config) error {
 		case "image":
 			return d.str(&c.Image)
 		case "layers":
-			return d.strings(&c.Layers)
+			return d.strs(&c.Layers)
 		case "command":
-			return d.strings(&c.Command)
+			return d.strs(&c.Command)
 		case "env":
-			return d.strings(&c.Env)
+			return d.strs(&c.Env)
 		case "workdir":
 			return d.str(&c.Workdir)
 		case "hostname":
@@ -129,7 +129,7 @@ func (d *jsonReader) config(c *state.Config) error {
 		case "autoRemove":
 			return d.boolean(&c.AutoRemove)
 		case "namespaces":
-			return d.strings(&c.Namespaces)
+			return d.strs(&c.Namespaces)
 		case "idMap":
 			if d.null() {
 				c.IDMap = nil
@@ -139,9 +139,9 @@ func (d *jsonReader) config(c *state.Config) error {
 			return d.object(func(key string) error {
 				switch key {
 				case "hostId":
-					return d.uint32(&c.IDMap.HostID)
+					return d.u32(&c.IDMap.HostID)
 				case "size":
-					return d.uint32(&c.IDMap.Size)
+					return d.u32(&c.IDMap.Size)
 				}
 				return d.skip()
 			})
@@ -160,7 +160,7 @@ func (d *jsonReader) config(c *state.Config) error {
 		case "network":
 			return d.str(&c.Network)
 		case "ports":
-			return d.strings(&c.Ports)
+			return d.strs(&c.Ports)
 		case "log":
 			if d.null() {
 				c.Log = nil
@@ -170,10 +170,10 @@ func (d *jsonReader) config(c *state.Config) error {
 			return d.object(func(key string) error {
 				switch key {
 				case "maxSize":
-					return d.int64(&c.Log.MaxSize)
+					return d.i64(&c.Log.MaxSize)
 				case "maxFiles":
 					var n int64
-					err := d.int64(&n)
+					err := d.i64(&n)
 					c.Log.MaxFiles = int(n)
 					return err
 				}
@@ -190,8 +190,10 @@ type jsonReader struct {
 	i int
 }
 
+// errJSON is what decodeSpec fails with, before DecodeSpec falls back.
 var errJSON = errors.New("not the spec's JSON")
 
+// fail is errJSON, saying what was wrong where.
 func (d *jsonReader) fail(what string) error {
 	return fmt.Errorf("%w: %s at offset %d", errJSON, what, d.i)
 }
@@ -297,8 +299,8 @@ func (d *jsonReader) array(elem func() error) error {
 	}
 }
 
-// strings reads an array of strings; [] gives an empty, non-nil slice.
-func (d *jsonReader) strings(out *[]string) error {
+// strs reads an array of strings; [] gives an empty, non-nil slice.
+func (d *jsonReader) strs(out *[]string) error {
 	if d.null() {
 		*out = nil
 		return nil
@@ -345,7 +347,8 @@ func (d *jsonReader) number() (string, error) {
 	return string(d.b[start:d.i]), nil
 }
 
-func (d *jsonReader) int64(out *int64) error {
+// i64 reads an integer.
+func (d *jsonReader) i64(out *int64) error {
 	if d.null() {
 		return nil
 	}
@@ -361,7 +364,8 @@ func (d *jsonReader) int64(out *int64) error {
 	return nil
 }
 
-func (d *jsonReader) uint(out *uint64, bits int) error {
+// unsigned reads an unsigned integer of bits bits.
+func (d *jsonReader) unsigned(out *uint64, bits int) error {
 	s, err := d.number()
 	if err != nil {
 		return err
@@ -374,22 +378,24 @@ func (d *jsonReader) uint(out *uint64, bits int) error {
 	return nil
 }
 
-func (d *jsonReader) uint32(out *uint32) error {
+// u32 reads a uint32.
+func (d *jsonReader) u32(out *uint32) error {
 	if d.null() {
 		return nil
 	}
 	var n uint64
-	err := d.uint(&n, 32)
+	err := d.unsigned(&n, 32)
 	*out = uint32(n)
 	return err
 }
 
-func (d *jsonReader) uint16(out *uint16) error {
+// u16 reads a uint16.
+func (d *jsonReader) u16(out *uint16) error {
 	if d.null() {
 		return nil
 	}
 	var n uint64
-	err := d.uint(&n, 16)
+	err := d.unsigned(&n, 16)
 	*out = uint16(n)
 	return err
 }

@@ -32,7 +32,7 @@ type resourceFlags struct {
 	MemorySwap sizeFlag `name:"memory-swap" placeholder:"SIZE" help:"Memory plus swap, like 200m, or --memory-swap -1 for unlimited swap (default: twice --memory, as docker)."`
 	CPUs       string   `name:"cpus" placeholder:"N" help:"CPU time the container may use, in CPUs, like 0.5 (half of one CPU)."`
 	CPUWeight  intFlag  `name:"cpu-weight" placeholder:"1-10000" help:"Share of CPU time when CPUs are contended, against the default 100."`
-	PidsLimit  intFlag  `name:"pids-limit" placeholder:"N" help:"Most processes and threads the container may have at once (at least 10: the init's threads count too); --pids-limit=-1 for no limit."`
+	PidsLimit  intFlag  `name:"pids-limit" placeholder:"N" help:"Most processes and threads the container may have at once (at least 16: the init's threads count too); --pids-limit=-1 for no limit."`
 }
 
 // apply checks the flags and records the limits in cfg, by cgroup file.

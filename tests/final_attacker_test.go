@@ -190,8 +190,8 @@ func TestFinalInitSurvivesForkToPidsLimit(t *testing.T) {
 	requireRoot(t)
 	f := newFinal(t)
 	for i := 0; i < 3; i++ {
-		r := f.box("run", "--rm", "--pids-limit", "10", "--rootfs", sharedRootfs(t), "sh", "-c",
-			"i=0; while [ $i -lt 14 ]; do sleep 1 & i=$((i+1)); done; wait; echo done")
+		r := f.box("run", "--rm", "--pids-limit", "16", "--rootfs", sharedRootfs(t), "sh", "-c",
+			"i=0; while [ $i -lt 20 ]; do sleep 1 & i=$((i+1)); done; wait; echo done")
 		if strings.Contains(r.stderr, "fatal error") || strings.Contains(r.stderr, "runtime:") || !strings.Contains(r.stderr, "can't fork") {
 			t.Fatalf("run %d: want only sh's \"can't fork\" on stderr:\n%s", i+1, r)
 		}

@@ -71,7 +71,7 @@ func TestFinalBadInput(t *testing.T) {
 		{name: "inspect unknown container", args: []string{"inspect", "ghost"}, want: "no such container"},
 		{name: "unpause a running container", args: []string{"unpause", "running"}, want: "not paused"},
 		{name: "cpu weight 0", args: []string{"run", "--cpu-weight", "0", "--rootfs", rootfs, "true"}, want: "--cpu-weight 0 is out of range: give 1 to 10000"},
-		{name: "pids limit 0", args: []string{"run", "--pids-limit", "0", "--rootfs", rootfs, "true"}, want: "--pids-limit 0 would allow no process at all: give at least 10"},
+		{name: "pids limit 0", args: []string{"run", "--pids-limit", "0", "--rootfs", rootfs, "true"}, want: "--pids-limit 0 would allow no process at all: give at least 16"},
 		{name: "memory -1", args: []string{"run", "-m", "-1", "--rootfs", rootfs, "true"}, want: "--memory -1 is not a size: give one like 100m, or leave -m out"},
 	}
 	holdHostMounts(t)

@@ -558,7 +558,7 @@ func TestFinalCgroupBadInput(t *testing.T) {
 		{"cpu weight not a number", []string{"--cpu-weight", "high"}, "--cpu-weight"},
 		{"pids negative", []string{"--pids-limit=-5"}, "--pids-limit -5: give a number of processes"},
 		{"pids negative, kong's reading", []string{"--pids-limit", "-5"}, `--pids-limit="-5"`},
-		{"pids too few", []string{"--pids-limit", "3"}, "below the minimum of 10"},
+		{"pids too few", []string{"--pids-limit", "3"}, "below the minimum of 16"},
 	}
 	dirsBefore := f.containerDirs()
 	for _, tt := range tests {

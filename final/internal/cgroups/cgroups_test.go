@@ -38,7 +38,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "weight too big", flags: Flags{CPUWeight: 10001}, err: "--cpu-weight 10001 is out of range"},
 		{name: "weight negative", flags: Flags{CPUWeight: -1}, err: "--cpu-weight -1 is out of range"},
 		{name: "pids negative", flags: Flags{PidsLimit: -2}, err: "--pids-limit -2: give a number of processes"},
-		{name: "pids too few", flags: Flags{PidsLimit: 3}, err: "--pids-limit 3 is below the minimum of 10"},
+		{name: "pids too few", flags: Flags{PidsLimit: 3}, err: "--pids-limit 3 is below the minimum of 16"},
 		{name: "weight 0 given", flags: Flags{CPUWeightSet: true}, err: "--cpu-weight 0 is out of range: give 1 to 10000"},
 		{name: "pids 0 given", flags: Flags{PidsLimitSet: true}, err: "--pids-limit 0 would allow no process at all"},
 		{name: "memory -1", flags: Flags{Memory: "-1"}, err: "--memory -1 is not a size: give one like 100m, or leave -m out"},

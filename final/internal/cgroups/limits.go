@@ -23,8 +23,11 @@ const MinMemory = 6 << 20
 
 // MinPids is the smallest --pids-limit run accepts: pids.max counts every
 // task in the cgroup, threads included, and the container's init is a Go
-// program with about 8 threads, which leaves the command a few.
-const MinPids = 10
+// program with 8 to 10 threads by the time it forks the command (more
+// under load, when Go starts a thread more often for a goroutine that
+// waits), which leaves the command a few. At 10, the init itself could
+// find no room for the command's fork.
+const MinPids = 16
 
 // Limits are a container's resource limits, in the kernel's units. Zero
 // means not set: the kernel's default (no limit) stays.
@@ -95,7 +98,7 @@ func (f Flags) Parse(numCPU int) (Limits, error) {
 	case f.PidsLimit == 0 && f.PidsLimitSet:
 		return Limits{}, fmt.Errorf("--pids-limit 0 would allow no process at all: give at least %d, like 64, or --pids-limit=-1 for no limit", MinPids)
 	case f.PidsLimit > 0 && f.PidsLimit < MinPids:
-		return Limits{}, fmt.Errorf("--pids-limit %d is below the minimum of %d: threads count too, and the container's init alone has about 8", f.PidsLimit, MinPids)
+		return Limits{}, fmt.Errorf("--pids-limit %d is below the minimum of %d: threads count too, and the container's init alone has 8 to 10", f.PidsLimit, MinPids)
 	}
 	l.Pids = f.PidsLimit
 	return l, nil

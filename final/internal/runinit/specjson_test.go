@@ -83,27 +83,37 @@ func TestDecodeSpecReadsEveryField(t *testing.T) {
 }
 
 // TestDecodeSpecLikeUnmarshal compares with json.Unmarshal on the shapes
-// encoding/json may write and on a few it never writes.
+// encoding/json may write, which decodeSpec must read itself, and on a
+// few it never writes (a fraction, a lone surrogate, bytes that are not
+// UTF-8), which DecodeSpec hands to json.Unmarshal.
 func TestDecodeSpecLikeUnmarshal(t *testing.T) {
-	for _, in := range []string{
-		`{}`,
-		`{"id":"a","config":{"rootfs":"/r","command":["sh","-c","echo hi"],"env":null,"workdir":"","hostname":"h","namespaces":[]},"explain":false,"color":false,"winsize":{"Rows":0,"Cols":0}}`,
-		`{"config":{"volumes":[],"limits":{},"idMap":null,"log":null,"layers":null}}`,
-		` { "unknown" : [1, -2.5e3, {"x": [true, false, null]}, "s"], "id" : "\u00e9\ud83d\ude00\ud800x\/" } `,
-		`{"config":{"env":["A=\u003c\u003e\u0026","B=\u2028"],"idMap":{"hostId":100000,"size":65536},"log":{"maxSize":10485760,"maxFiles":3}}}`,
-		"{\"name\":\"bad \xff utf8\"}",
+	for _, tt := range []struct {
+		in    string
+		plain bool
+	}{
+		{`{}`, true},
+		{`{"id":"a","config":{"rootfs":"/r","command":["sh","-c","echo hi"],"env":null,"workdir":"","hostname":"h","namespaces":[]},"explain":false,"color":false,"winsize":{"Rows":0,"Cols":0}}`, true},
+		{`{"config":{"volumes":[],"limits":{},"idMap":null,"log":null,"layers":null}}`, true},
+		{` { "unknown" : [1, -2, {"x": [true, false, null]}, "s"], "id" : "\u00e9\ud83d\ude00x\/" } `, true},
+		{`{"config":{"env":["A=\u003c\u003e\u0026","B=\u2028"],"idMap":{"hostId":100000,"size":65536},"log":{"maxSize":10485760,"maxFiles":3}}}`, true},
+		{` { "unknown" : [-2.5e3], "id" : "\ud800x" } `, false},
+		{"{\"name\":\"bad \xff utf8\"}", false},
 	} {
 		var want Spec
-		if err := json.Unmarshal([]byte(in), &want); err != nil {
-			t.Fatalf("json.Unmarshal %s: %v", in, err)
+		if err := json.Unmarshal([]byte(tt.in), &want); err != nil {
+			t.Fatalf("json.Unmarshal %s: %v", tt.in, err)
 		}
-		var got Spec
-		if err := decodeSpec([]byte(in), &got); err != nil {
-			t.Errorf("decodeSpec %s: %v", in, err)
+		var fast Spec
+		if err := decodeSpec([]byte(tt.in), &fast); (err == nil) != tt.plain {
+			t.Errorf("decodeSpec %s: error %v, want it read: %v", tt.in, err, tt.plain)
+		}
+		got, err := DecodeSpec([]byte(tt.in))
+		if err != nil {
+			t.Errorf("DecodeSpec %s: %v", tt.in, err)
 			continue
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s (-json.Unmarshal +decodeSpec):\n%s", in, diff)
+			t.Errorf("%s (-json.Unmarshal +DecodeSpec):\n%s", tt.in, diff)
 		}
 	}
 }

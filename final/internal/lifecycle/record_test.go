@@ -7,6 +7,7 @@ import (
 
 	"box/final/internal/cgroups"
 	"box/final/internal/oci"
+	"box/final/internal/plainjson"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -81,7 +82,7 @@ func TestRecordDecodeByHand(t *testing.T) {
 	for _, c := range records()[:5] {
 		b, _ := encodeRecord(c)
 		var fast Container
-		if err := (&recordReader{b: b}).container(&fast); err != nil {
+		if err := (recordReader{plainjson.NewReader(b)}).container(&fast); err != nil {
 			t.Errorf("%s: not read by hand: %v\n%s", c.ID, err, b)
 		}
 	}

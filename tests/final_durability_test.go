@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -33,14 +32,7 @@ func TestFinalCleanupLostState(t *testing.T) {
 	// The container stands on its own copy of its root: the host's goes
 	// once the command runs, and cleanup must find its processes by the
 	// overlay in their own mount table.
-	containers := filepath.Join(d.store, "containers")
-	deadline := time.Now().Add(5 * time.Second)
-	for len(mountsUnder(containers)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if left := mountsUnder(containers); len(left) != 0 {
-		t.Errorf("want the host's copy of the running container's root unmounted, found %v", left)
-	}
+	requireHostRootUnmounted(t, filepath.Join(d.store, "containers"))
 	// Paused, too: a frozen process cannot die of SIGKILL until thawed.
 	d.mustBox(t, "pause", "lost-state")
 	if err := os.RemoveAll(d.state); err != nil {

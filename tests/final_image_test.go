@@ -539,13 +539,7 @@ func TestFinalImageKilledRuntime(t *testing.T) {
 	c := startContainer(t, finalStep, d.args("run", "layers-test:docker", "sh", "-c", "echo ready; read -r line")...)
 	c.waitForLine(t, "ready")
 	containers := filepath.Join(d.store, "containers")
-	deadline := time.Now().Add(5 * time.Second)
-	for len(mountsUnder(containers)) > 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if left := mountsUnder(containers); len(left) != 0 {
-		t.Errorf("want the host's copy of the running container's root unmounted, found %v", left)
-	}
+	requireHostRootUnmounted(t, containers)
 	if entries, _ := os.ReadDir(containers); len(entries) != 1 {
 		t.Errorf("want the running container's dir in the store, found %d entries", len(entries))
 	}
@@ -790,4 +784,19 @@ func TestFinalImageNarrationMatchesStrace(t *testing.T) {
 		startTraced(t, strace, finalStep, d.args(args...), traceOptions{roots: []string{d.store}}).wait()
 	}
 	d.noLeftovers(t)
+}
+
+// requireHostRootUnmounted waits up to 5 s until no mount is left below
+// containers (a store's containers dir), as the host's copy of a running
+// container's root is unmounted once its command runs, and says so if
+// one stays.
+func requireHostRootUnmounted(t *testing.T, containers string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(mountsUnder(containers)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := mountsUnder(containers); len(left) != 0 {
+		t.Errorf("want the host's copy of the running container's root unmounted, found %v", left)
+	}
 }

@@ -279,27 +279,19 @@ func reapMonitor(b *testing.B, pid string) float64 {
 // smapsRollupKB reads a "Name:   N kB" line of /proc/PID/smaps_rollup.
 func smapsRollupKB(b *testing.B, pid, name string) float64 {
 	b.Helper()
-	raw, err := os.ReadFile("/proc/" + pid + "/smaps_rollup")
-	if err != nil {
-		b.Fatalf("the monitor is gone: %v", err)
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			if err != nil {
-				b.Fatalf("/proc/%s/smaps_rollup: %q: %v", pid, line, err)
-			}
-			return n
-		}
-	}
-	b.Fatalf("/proc/%s/smaps_rollup has no %s", pid, name)
-	return 0
+	return procFileKB(b, pid, "smaps_rollup", name)
 }
 
 // procStatusKB reads a "Name:   N kB" line of /proc/PID/status.
 func procStatusKB(b *testing.B, pid, name string) float64 {
 	b.Helper()
-	raw, err := os.ReadFile("/proc/" + pid + "/status")
+	return procFileKB(b, pid, "status", name)
+}
+
+// procFileKB reads a "Name:   N kB" line of /proc/PID/file.
+func procFileKB(b *testing.B, pid, file, name string) float64 {
+	b.Helper()
+	raw, err := os.ReadFile("/proc/" + pid + "/" + file)
 	if err != nil {
 		b.Fatalf("the monitor is gone: %v", err)
 	}
@@ -307,12 +299,12 @@ func procStatusKB(b *testing.B, pid, name string) float64 {
 		if v, ok := strings.CutPrefix(line, name+":"); ok {
 			n, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			if err != nil {
-				b.Fatalf("/proc/%s/status: %q: %v", pid, line, err)
+				b.Fatalf("/proc/%s/%s: %q: %v", pid, file, line, err)
 			}
 			return n
 		}
 	}
-	b.Fatalf("/proc/%s/status has no %s", pid, name)
+	b.Fatalf("/proc/%s/%s has no %s", pid, file, name)
 	return 0
 }
 

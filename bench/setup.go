@@ -299,10 +299,17 @@ func features(narration string) string {
 			cgroupDirs++
 		case strings.HasPrefix(line, "mount(\"overlay\""):
 			overlays++
-		case strings.HasPrefix(line, "clone(flags=CLONE_NEW") && clone == "":
-			if f, _, ok := strings.Cut(strings.TrimPrefix(line, "clone(flags="), "|SIGCHLD"); ok {
-				clone = f
+		case strings.HasPrefix(line, "clone(flags=") && strings.Contains(line, "CLONE_NEW") && clone == "":
+			// clone(flags=CLONE_PIDFD|CLONE_NEWNS|...|SIGCHLD) = PID: the
+			// namespaces are the CLONE_NEW flags.
+			f, _, _ := strings.Cut(strings.TrimPrefix(line, "clone(flags="), ")")
+			var ns []string
+			for _, flag := range strings.Split(f, "|") {
+				if strings.HasPrefix(flag, "CLONE_NEW") {
+					ns = append(ns, flag)
+				}
 			}
+			clone = strings.Join(ns, "|")
 		}
 	}
 	cgroup := "no cgroup"

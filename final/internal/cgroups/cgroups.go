@@ -385,7 +385,7 @@ func (cg *Cgroup) Exists() bool {
 // that did not join it) it waits until the cgroup is empty, kills what is
 // left after a while, counts again and removes.
 func (cg *Cgroup) Remove() (*Usage, error) {
-	return cg.remove(false)
+	return cg.remove(cg.usage)
 }
 
 // RemoveCountingOOM is Remove for a caller that keeps nothing of the
@@ -393,10 +393,12 @@ func (cg *Cgroup) Remove() (*Usage, error) {
 // without --explain, whose record of the rest is deleted a moment later.
 // It reads one counter file instead of all of them.
 func (cg *Cgroup) RemoveCountingOOM() (*Usage, error) {
-	return cg.remove(true)
+	return cg.remove(func(v version) Usage { return cg.read(oomCounters(v)) })
 }
 
-func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
+// remove removes the cgroup as Remove says, and returns what count read
+// from it just before (nil count: nothing is read, and the Usage is nil).
+func (cg *Cgroup) remove(count func(v version) Usage) (*Usage, error) {
 	// Directories we hold locked are there: only a leftover, which no
 	// runtime holds, is removed by another.
 	held := len(cg.locks) == len(cg.Dirs) && len(cg.locks) > 0
@@ -408,17 +410,18 @@ func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
 	if err != nil {
 		return nil, err
 	}
-	count := func() Usage {
-		if oomOnly {
-			return cg.read(oomCounters(v))
+	var u *Usage
+	counted := func() {
+		if count != nil {
+			c := count(v)
+			u = &c
 		}
-		return cg.usage(v)
 	}
-	u := count()
+	counted()
 	narrate.Explain(narrate.Cgroup, "Remove the container's cgroup, now that its last process has left.")
 	err = cg.removeDirs(sys.Rmdir)
 	if !errors.Is(err, unix.EBUSY) {
-		return &u, err
+		return u, err
 	}
 	narrate.Explain(narrate.Cgroup, "EBUSY: processes are still in the container's cgroup. Wait for them to leave, and kill them if they do not.")
 	if !cg.waitEmpty(2 * time.Second) {
@@ -427,8 +430,8 @@ func (cg *Cgroup) remove(oomOnly bool) (*Usage, error) {
 		}
 		cg.waitEmpty(2 * time.Second)
 	}
-	u = count()
-	return &u, cg.removeDirs(removeDir)
+	counted()
+	return u, cg.removeDirs(removeDir)
 }
 
 // removeDirs removes the cgroup's directories with rm, last first, and

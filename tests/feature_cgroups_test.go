@@ -79,10 +79,11 @@ func memoryLimited(t *testing.T, step string) bool {
 	return r.code == 137
 }
 
-// pidsLimited starts 40 background processes under --pids-limit 10: the
+// pidsLimited starts 40 background processes under --pids-limit 16 (final's
+// least, for its init's threads): the
 // kernel refuses the fork past the limit with EAGAIN, which sh reports.
 func pidsLimited(t *testing.T, step string) bool {
-	r := run(t, step, "--quiet", "run", "--rootfs", sharedRootfs(t), "--pids-limit", "10", "--",
+	r := run(t, step, "--quiet", "run", "--rootfs", sharedRootfs(t), "--pids-limit", "16", "--",
 		"sh", "-c", "n=0; while [ $n -lt 40 ]; do sleep 5 & n=$((n+1)); done; echo started $n")
 	t.Logf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	return r.code != 0 && strings.Contains(r.stderr, "can't fork: Resource temporarily unavailable")

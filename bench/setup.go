@@ -94,6 +94,9 @@ func prepare(o options, work string) (env *environment, err error) {
 				return env, err
 			}
 		}
+	} else if env.box, err = filepath.Abs(env.box); err != nil {
+		// box-runc below is a symbolic link to it, made in another directory.
+		return env, err
 	}
 	if env.rootfs == "" {
 		builder := filepath.Join(work, "rootfs-builder")

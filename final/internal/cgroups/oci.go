@@ -41,7 +41,12 @@ func CreateAt(n int, path string, devices []Device, files []File) (cg *Cgroup, e
 	if err != nil {
 		return nil, err
 	}
-	parents, err := v.parents()
+	var parents []Dir
+	if n == 1 {
+		parents, err = v1ParentsOf(ociV1Controllers)
+	} else {
+		parents, err = v.parents()
+	}
 	if err != nil {
 		return nil, err
 	}

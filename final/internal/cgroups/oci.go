@@ -41,12 +41,7 @@ func CreateAt(n int, path string, devices []Device, files []File) (cg *Cgroup, e
 	if err != nil {
 		return nil, err
 	}
-	var parents []Dir
-	if n == 1 {
-		parents, err = v1ParentsOf(ociV1Controllers)
-	} else {
-		parents, err = v.parents()
-	}
+	parents, err := v.parents()
 	if err != nil {
 		return nil, err
 	}

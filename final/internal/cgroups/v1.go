@@ -28,23 +28,17 @@ func (v1) number() int { return 1 }
 // new one costs more than every other directory here together: the
 // kernel turns on its cpuset code (a static key, code patched on every
 // CPU) when the first cpuset below the root is made, and off again when
-// the last goes, about 2 ms each way on a 2-CPU machine. box-runc's
-// containers have one (ociV1Controllers; copyCpuset fills it).
+// the last goes, about 2 ms each way on a 2-CPU machine. box-runc makes
+// one only when config.json sets CPUs or memory nodes (ociV1Parents;
+// copyCpuset fills it): it has no update command, so they are set at
+// create or never. runc and crun make one for every container.
 var v1Controllers = []string{"cpu", "cpuacct", "memory", "pids", "freezer", "devices"}
-
-// ociV1Controllers are box-runc's: box's and cpuset, as runc joins every
-// hierarchy, so that an engine may set CPUs later (update) on a container
-// whose config.json set none.
-var ociV1Controllers = []string{"cpu", "cpuacct", "cpuset", "memory", "pids", "freezer", "devices"}
 
 // parents finds each controller's mount and our own cgroup in it, which
 // is where the container's cgroups go: like that, a runtime that runs in a
 // cgroup with limits (a login session, a service, a container) puts its
 // containers under those limits too.
-func (v1) parents() ([]Dir, error) { return v1ParentsOf(v1Controllers) }
-
-// v1ParentsOf is parents for the hierarchies of controllers.
-func v1ParentsOf(controllers []string) ([]Dir, error) {
+func (v1) parents() ([]Dir, error) {
 	mountinfo, err := readFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("read mountinfo: %w", err)
@@ -53,7 +47,7 @@ func v1ParentsOf(controllers []string) ([]Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read our cgroups: %w", err)
 	}
-	return parseV1ParentsOf(string(mountinfo), string(own), controllers), nil
+	return parseV1Parents(string(mountinfo), string(own)), nil
 }
 
 // parseV1Parents matches cgroup mounts ("... /root /mountpoint ... -

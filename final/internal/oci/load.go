@@ -62,10 +62,20 @@ func Read(bundle string) (*Spec, []byte, error) {
 	return s, b, err
 }
 
+// unmarshalSpec is json.Unmarshal(b, s), read by hand when it can be
+// (specjson.go).
+func unmarshalSpec(b []byte, s *Spec) error {
+	if decodeSpec(b, s) == nil {
+		return nil
+	}
+	*s = Spec{}
+	return json.Unmarshal(b, s)
+}
+
 // Parse decodes and checks config.json's content b, read from path.
 func Parse(path string, b []byte) (*Spec, error) {
 	var s Spec
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := unmarshalSpec(b, &s); err != nil {
 		return nil, fmt.Errorf("%s is not a valid config: %s", path, jsonError(b, err))
 	}
 	if err := CheckVersion(s.Version); err != nil {

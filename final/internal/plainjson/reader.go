@@ -191,11 +191,15 @@ func (r *Reader) integer() (string, error) {
 	if r.i < len(r.b) && r.b[r.i] == '-' {
 		r.i++
 	}
+	digits := r.i
 	for r.i < len(r.b) && r.b[r.i] >= '0' && r.b[r.i] <= '9' {
 		r.i++
 	}
 	if r.i < len(r.b) && (r.b[r.i] == '.' || r.b[r.i] == 'e' || r.b[r.i] == 'E') {
 		return "", r.fail("an integer")
+	}
+	if r.i-digits > 1 && r.b[digits] == '0' {
+		return "", r.fail("an integer without a leading zero") // not JSON: encoding/json says why
 	}
 	return string(r.b[start:r.i]), nil
 }

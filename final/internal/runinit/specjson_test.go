@@ -3,58 +3,13 @@ package runinit
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"testing"
 
+	"box/final/internal/plainjson/plainjsontest"
+
 	"github.com/google/go-cmp/cmp"
 )
-
-// fill gives every field reachable from v a value that is not its zero,
-// by reflection: a field added to Spec or state.Config is filled too, and
-// decodeSpec must read it for the test to pass. Strings carry what the
-// encoder escapes.
-func fill(t *testing.T, v reflect.Value, path string, n *int) {
-	*n++
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(fmt.Sprintf("%s-%d \"q\" \\ <&> é\u2028\t\n\x01 日本", path, *n))
-	case reflect.Bool:
-		v.SetBool(true)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		v.SetInt(int64(1000 + *n))
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		v.SetUint(uint64(100 + *n))
-	case reflect.Slice:
-		s := reflect.MakeSlice(v.Type(), 2, 2)
-		for i := 0; i < 2; i++ {
-			fill(t, s.Index(i), fmt.Sprintf("%s[%d]", path, i), n)
-		}
-		v.Set(s)
-	case reflect.Map:
-		m := reflect.MakeMap(v.Type())
-		for i := 0; i < 2; i++ {
-			k := reflect.New(v.Type().Key()).Elem()
-			fill(t, k, path+".key", n)
-			e := reflect.New(v.Type().Elem()).Elem()
-			fill(t, e, path+".value", n)
-			m.SetMapIndex(k, e)
-		}
-		v.Set(m)
-	case reflect.Pointer:
-		p := reflect.New(v.Type().Elem())
-		fill(t, p.Elem(), path, n)
-		v.Set(p)
-	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
-				fill(t, v.Field(i), path+"."+v.Type().Field(i).Name, n)
-			}
-		}
-	default:
-		t.Fatalf("%s: fill does not know %s; teach it, and decodeSpec", path, v.Kind())
-	}
-}
 
 // encode is what the supervisor sends (supervise.go: json.NewEncoder).
 func encode(t *testing.T, spec Spec) []byte {
@@ -70,8 +25,7 @@ func encode(t *testing.T, spec Spec) []byte {
 // gives for a spec with every field set, without falling back to it.
 func TestDecodeSpecReadsEveryField(t *testing.T) {
 	var spec Spec
-	n := 0
-	fill(t, reflect.ValueOf(&spec).Elem(), "spec", &n)
+	plainjsontest.Fill(t, reflect.ValueOf(&spec).Elem())
 	b := encode(t, spec)
 	var got Spec
 	if err := decodeSpec(b, &got); err != nil {

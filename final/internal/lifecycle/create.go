@@ -319,7 +319,7 @@ func (r *Runtime) Create(o CreateOptions) (err error) {
 		}
 	}
 	cfg.Bundle, cfg.Pid = bundle, pid
-	if err := json.NewEncoder(configW).Encode(cfg); err != nil {
+	if err := sendInitConfig(configW, &cfg); err != nil {
 		return fmt.Errorf("send the container's config: %w", err)
 	}
 	configW.Close()

@@ -131,7 +131,7 @@ func (c *Container) execJoined(p *oci.Process, kinds []namespaces.Kind, console 
 	if s.err != nil {
 		return 0, s.err
 	}
-	if err := json.NewEncoder(configW).Encode(cfg); err != nil {
+	if err := sendInitConfig(configW, &cfg); err != nil {
 		_ = sys.Kill(s.pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(s.pid, &ws, 0, nil)

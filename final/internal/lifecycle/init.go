@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,13 +52,17 @@ func Init(base int) {
 		os.Exit(127)
 	}
 	configFile := os.NewFile(uintptr(base+fdConfig), "config")
+	// create closes the pipe once the host side (the cgroup) is ready:
+	// reading to the end waits for both.
 	var cfg initConfig
-	if err := json.NewDecoder(configFile).Decode(&cfg); err != nil {
+	raw, err := io.ReadAll(configFile)
+	configFile.Close()
+	if err == nil {
+		err = decodeInitConfig(raw, &cfg)
+	}
+	if err != nil {
 		fail(fmt.Errorf("read the container's config: %w", err))
 	}
-	// create closes the pipe once the host side (the cgroup) is ready.
-	_, _ = io.Copy(io.Discard, configFile)
-	configFile.Close()
 	parsed, err := oci.Parse(oci.ConfigName, cfg.Config)
 	if err != nil {
 		fail(err)

@@ -339,6 +339,17 @@ func (r *Reader) hex4() (rune, bool) {
 	return rune(n), true
 }
 
+// Raw consumes one value and returns a copy of its text, as encoding/json
+// fills a json.RawMessage.
+func (r *Reader) Raw() ([]byte, error) {
+	r.space()
+	start := r.i
+	if err := r.Skip(); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), r.b[start:r.i]...), nil
+}
+
 // Skip consumes one value of any kind, for a name the caller ignores as
 // encoding/json does.
 func (r *Reader) Skip() error {

@@ -15,8 +15,9 @@ build:
 	@if [ -d final/cmd/box-registry ]; then go build -o bin/box-registry ./final/cmd/box-registry; fi
 	@# What a detached container's monitor becomes once it runs: the copy to the log and the wait.
 	@if [ -d final/cmd/box-monitor ]; then go build -o bin/box-monitor ./final/cmd/box-monitor; fi
-	@# box answers to the runc command line under this name (final/oci.go).
-	@if [ -d final ]; then ln -sf box bin/box-runc; fi
+	@# box's runc command line for engines: create, start, state, kill and
+	@# delete itself, the rest through box next to it (final/cmd/box-runc).
+	@if [ -d final/cmd/box-runc ]; then rm -f bin/box-runc; go build -o bin/box-runc ./final/cmd/box-runc; fi
 
 rootfs: build
 	bin/01-chroot rootfs build rootfs

@@ -61,7 +61,7 @@ func main() {
 	flag.StringVar(&o.rootfs, "rootfs", "", "busybox root filesystem to use (default: build one with a step's rootfs build)")
 	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete)")
 	flag.StringVar(&o.engines, "engines", "", "container engines to measure box under, against crun: podman (rows podman-box and podman-crun; off by default, slow)")
-	flag.StringVar(&o.boxRunc, "box-runc", "", "box's runc command line to measure (default: the box measured, under the name box-runc)")
+	flag.StringVar(&o.boxRunc, "box-runc", "", "box's runc command line to measure (default: box-runc next to the box measured, or that box under the name box-runc)")
 	flag.StringVar(&o.layers, "layers", "1,2,4,8,16,32,64", "image layer counts to measure box run on, back to back (empty: none)")
 	flag.StringVar(&o.svg, "svg", "docs/bench.svg", "where to write the plot, relative to the module root (empty: nowhere)")
 	flag.StringVar(&o.state, "state", "tmpfs", "where the runtimes keep their state: tmpfs (as /run is on most systems) or disk (the work directory's filesystem)")

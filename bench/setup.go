@@ -88,14 +88,17 @@ func prepare(o options, work string) (env *environment, err error) {
 		if err := goBuild(root, "./final", env.box); err != nil {
 			return env, err
 		}
-		// box's container side, which box finds next to itself.
-		if _, err := os.Stat(filepath.Join(root, "final/cmd/box-init")); err == nil {
-			if err := goBuild(root, "./final/cmd/box-init", filepath.Join(work, "box-init")); err != nil {
-				return env, err
+		// box's container side, which box finds next to itself, and its
+		// runc command line for engines.
+		for _, helper := range []string{"box-init", "box-runc"} {
+			if _, err := os.Stat(filepath.Join(root, "final/cmd", helper)); err == nil {
+				if err := goBuild(root, "./final/cmd/"+helper, filepath.Join(work, helper)); err != nil {
+					return env, err
+				}
 			}
 		}
 	} else if env.box, err = filepath.Abs(env.box); err != nil {
-		// box-runc below is a symbolic link to it, made in another directory.
+		// box-runc below may be a symbolic link to it, made in another directory.
 		return env, err
 	}
 	if env.rootfs == "" {
@@ -115,10 +118,13 @@ func prepare(o options, work string) (env *environment, err error) {
 		return env, fmt.Errorf("rootfs %s has no /bin/true: give a busybox rootfs (a step's \"rootfs build DIR\")", env.rootfs)
 	}
 	env.boxRunc = o.boxRunc
+	if beside := filepath.Join(filepath.Dir(env.box), "box-runc"); env.boxRunc == "" && isProgram(beside) {
+		env.boxRunc = beside // make build's, or the one built above
+	}
 	if env.boxRunc == "" {
-		// As make build does: box answers to the runc command line when
-		// started under a name holding "runc". An older box does not
-		// know runc's features command.
+		// A box from before final/cmd/box-runc answers to the runc command
+		// line when started under a name holding "runc". An older box does
+		// not know runc's features command.
 		env.boxRunc = filepath.Join(work, "box-runc")
 		if err := os.Symlink(env.box, env.boxRunc); err != nil {
 			return env, err
@@ -509,4 +515,11 @@ func (env *environment) checkLeftovers() error {
 		return fmt.Errorf("runtimes left behind: %s", strings.Join(left, ", "))
 	}
 	return nil
+}
+
+// isProgram tells whether path is an executable file (not a symbolic
+// link: box's older builds linked box-runc to box).
+func isProgram(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }

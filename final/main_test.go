@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 
+	"box/final/internal/runccli"
+
 	"github.com/alecthomas/kong"
 )
 
@@ -82,7 +84,7 @@ func TestNarrowParserParsesAsTheWholeOne(t *testing.T) {
 		{"ps", "-f", "json", "id"},
 	} {
 		var whole, narrow ociCLI
-		sameParse(t, &whole, &narrow, normalizeFlags(args))
+		sameParse(t, &whole, &narrow, runccli.NormalizeFlags(args))
 	}
 }
 

@@ -8,20 +8,17 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"box/final/internal/lifecycle"
-	"box/final/internal/narrate"
 	"box/final/internal/oci"
+	"box/final/internal/runccli"
 	"box/final/internal/security"
 	"box/final/internal/sys"
 
@@ -31,23 +28,13 @@ import (
 const ociDescription = `box's runc command line: an OCI runtime that container engines drive
 (podman --runtime, docker's "runtimes", containerd's runc shim).`
 
-// ociCLI is the runc command line.
+// ociCLI is the runc command line: the everyday commands an engine runs
+// for every container, which box-runc runs without box (internal/runccli),
+// and the rest, which it hands to box.
 type ociCLI struct {
-	Root          string           `default:"/run/box-runc" placeholder:"DIR" help:"Where containers' state lives."`
-	Log           string           `placeholder:"FILE" help:"Write errors (and --debug lines) here instead of only to stderr."`
-	LogFormat     string           `name:"log-format" enum:"text,json" default:"text" help:"text, or json lines with level and msg (containerd's shim reads those)."`
-	Debug         bool             `help:"Log each command line."`
-	SystemdCgroup bool             `name:"systemd-cgroup" help:"Not supported: box manages cgroupfs paths; configure the engine with cgroup_manager=cgroupfs."`
-	Explain       bool             `help:"Narrate every system call, as C, on stderr (or in --log with text format)."`
-	ExplainLog    string           `name:"explain-log" placeholder:"FILE" help:"Narrate as --explain does, appended to FILE instead of stderr: create's, the container process's, and every later command's on the container (engines keep create's stderr)."`
-	Criu          string           `hidden:"" help:"Accepted for compatibility; ignored."`
-	Version       kong.VersionFlag `short:"v" help:"Print the version, as runc does (engines and the bench read its first line), and exit."`
+	runccli.CLI
+	Version kong.VersionFlag `short:"v" help:"Print the version, as runc does (engines and the bench read its first line), and exit."`
 
-	Create   ociCreateCmd   `cmd:"" help:"Create a container from a bundle; its process waits for start."`
-	Start    ociStartCmd    `cmd:"" help:"Start a created container's program."`
-	State    ociStateCmd    `cmd:"" help:"Print a container's state as the OCI spec's JSON."`
-	Kill     ociKillCmd     `cmd:"" help:"Send a signal (default SIGTERM) to a container's process."`
-	Delete   ociDeleteCmd   `cmd:"" help:"Delete a stopped container (--force: a running one too)."`
 	Exec     ociExecCmd     `cmd:"" help:"Run a process in a running container."`
 	Pause    ociPauseCmd    `cmd:"" help:"Freeze a container's processes."`
 	Resume   ociResumeCmd   `cmd:"" help:"Thaw a paused container."`
@@ -60,207 +47,57 @@ type ociCLI struct {
 }
 
 // kongCommand is the command kong parsed, ready to run.
-func kongCommand(ctx *kong.Context, g *ociCLI) fastCommand {
-	c := fastCommand{run: func(narration *os.File) error { return ctx.Run(g, narration) }}
+func kongCommand(ctx *kong.Context, g *ociCLI) runccli.Command {
+	c := runccli.Command{Run: func(narration *os.File) error { return ctx.Run(g, &g.Globals, narration) }}
 	if n := ctx.Selected(); n != nil && n.Target.CanAddr() {
-		c.on, _ = n.Target.Addr().Interface().(containerCommand)
+		c.On, _ = n.Target.Addr().Interface().(runccli.ContainerCommand)
 	}
 	return c
-}
-
-// ociRuntime is the command's state directory: one for the command, so
-// the record it loaded is read once, by openExplainLog and the command.
-var ociRuntime *lifecycle.Runtime
-
-// runtime is the state directory.
-func (g *ociCLI) runtime() *lifecycle.Runtime {
-	if ociRuntime == nil || ociRuntime.Root != g.Root {
-		ociRuntime = &lifecycle.Runtime{Root: g.Root}
-	}
-	return ociRuntime
 }
 
 // ociMain runs the runc command line and returns the exit status.
 func ociMain(args []string) int {
 	var g ociCLI
-	ociRuntime = nil
-	normalized := normalizeFlags(args)
-	// An engine's everyday commands without kong (oci_args.go); the rest
-	// with the model of the one command run, as box's (newParser, main.go).
-	cmd, fast := parseFast(&g, normalized)
+	normalized := runccli.NormalizeFlags(args)
+	// An engine's everyday commands without kong (internal/runccli); the
+	// rest with the model of the one command run, as box's (newParser,
+	// main.go).
+	cmd, fast := runccli.ParseFast(&g.CLI, normalized)
 	if !fast {
 		g = ociCLI{}
 		parser, parsed, err := newParser(&g, normalized, kong.Name("box-runc"), kong.Description(ociDescription),
-			kong.Vars{"version": ociVersion()},
+			kong.Vars{"version": runccli.Version()},
 			kong.ConfigureHelp(kong.HelpOptions{Compact: true}), kong.Exit(func(code int) { os.Exit(code) }))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "box-runc: %v\n", err)
 			return 1
 		}
 		ctx, err := parser.Parse(normalized)
-		parsed() // even after an error: logError reads --log
+		parsed() // even after an error: LogError reads --log
 		if err != nil {
-			logError(&g, fmt.Errorf("%v (see box-runc --help)", err))
+			g.LogError(fmt.Errorf("%v (see box-runc --help)", err))
 			return 1
 		}
 		cmd = kongCommand(ctx, &g)
 	}
-	if g.Debug {
-		logLine(&g, "debug", "box-runc "+strings.Join(args, " "))
-	}
-	narration, explain := os.Stderr, g.Explain
-	var out io.Writer = os.Stderr
-	if f, err := g.openExplainLog(cmd.on); err != nil {
-		logError(&g, err)
-		return 1
-	} else if f != nil {
-		defer f.Close()
-		narration, explain = f, true
-		out = &headed{w: f, header: explainLogHeader(args)}
-	} else if g.Log != "" && g.LogFormat == "text" && g.Explain {
-		if f, err := os.OpenFile(g.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
-			narration, out = f, f
-		}
-	}
-	narrate.Setup(explain, out, explain && narration == os.Stderr && sys.IsTerminal(2))
-	if g.SystemdCgroup {
-		logError(&g, errors.New("--systemd-cgroup is not supported: box-runc manages cgroupfs paths; set the engine's cgroup manager to cgroupfs"))
-		return 1
-	}
-	err := cmd.run(narration)
-	var code exitCode
-	switch {
-	case errors.As(err, &code):
-		return int(code)
-	case err != nil:
-		logError(&g, err)
-		return 1
-	}
-	return 0
+	return runccli.Main(&g.Globals, cmd, args)
 }
-
-// normalizeFlags accepts runc's single-dash long flags (-root, -bundle),
-// which urfave/cli takes and some callers use, as double-dash ones.
-func normalizeFlags(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i, a := range args {
-		if a == "--" {
-			return append(out, args[i:]...)
-		}
-		if len(a) > 2 && a[0] == '-' && a[1] != '-' && strings.ContainsAny(a[2:3], "abcdefghijklmnopqrstuvwxyz") {
-			if name, _, _ := strings.Cut(a[1:], "="); len(name) > 1 {
-				a = "-" + a
-			}
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
-// logError reports err as one line on stderr, and in --log.
-func logError(g *ociCLI, err error) {
-	msg := strings.TrimSpace(err.Error())
-	fmt.Fprintf(os.Stderr, "box-runc: %s\n", msg)
-	if g.Log != "" {
-		logLine(g, "error", msg)
-	}
-}
-
-// logLine appends one line to --log, as text or as a JSON object with
-// level, msg and time, as runc writes it.
-func logLine(g *ociCLI, level, msg string) {
-	if g.Log == "" {
-		return
-	}
-	f, err := os.OpenFile(g.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	if g.LogFormat == "json" {
-		b, _ := json.Marshal(map[string]string{"level": level, "msg": msg, "time": now})
-		fmt.Fprintf(f, "%s\n", b)
-		return
-	}
-	fmt.Fprintf(f, "time=%q level=%s msg=%q\n", now, level, msg)
-}
-
-type ociCreateCmd struct {
-	Bundle        string `short:"b" default:"." placeholder:"DIR" help:"The bundle: the directory holding config.json."`
-	PidFile       string `name:"pid-file" placeholder:"FILE" help:"Write the container process's pid here."`
-	ConsoleSocket string `name:"console-socket" placeholder:"SOCKET" help:"Unix socket to send the terminal's master side to (process.terminal)."`
-	NoPivot       bool   `name:"no-pivot" help:"Move the root with MS_MOVE and chroot instead of pivot_root (a ramdisk root)."`
-	NoNewKeyring  bool   `name:"no-new-keyring" help:"Accepted: box never makes a session keyring."`
-	PreserveFds   int    `name:"preserve-fds" placeholder:"N" help:"Pass descriptors 3 to 3+N-1 on to the container."`
-	ID            string `arg:"" name:"id" help:"The container's id."`
-}
-
-func (c *ociCreateCmd) Run(g *ociCLI, narration *os.File) error {
-	return g.runtime().Create(c.options(g, narration))
-}
-
-func (c *ociCreateCmd) options(g *ociCLI, narration *os.File) lifecycle.CreateOptions {
-	return lifecycle.CreateOptions{ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, ConsoleSocket: c.ConsoleSocket,
-		NoPivot: c.NoPivot, NoNewKeyring: c.NoNewKeyring, PreserveFDs: c.PreserveFds, Narration: narration,
-		ExplainLog: g.ExplainLog}
-}
-
-type ociStartCmd struct {
-	ID string `arg:"" name:"id"`
-}
-
-func (c *ociStartCmd) Run(g *ociCLI) error { return g.runtime().Start(c.ID) }
-
-type ociStateCmd struct {
-	ID string `arg:"" name:"id"`
-}
-
-func (c *ociStateCmd) Run(g *ociCLI) error {
-	ct, err := g.runtime().Load(c.ID)
-	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(ct.State(), "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(b))
-	return nil
-}
-
-type ociKillCmd struct {
-	All    bool   `short:"a" help:"Signal every process of the container."`
-	ID     string `arg:"" name:"id"`
-	Signal string `arg:"" optional:"" default:"SIGTERM" help:"TERM, SIGTERM or 15."`
-}
-
-func (c *ociKillCmd) Run(g *ociCLI) error {
-	sig, err := lifecycle.ParseSignal(c.Signal)
-	if err != nil {
-		return err
-	}
-	return g.runtime().Kill(c.ID, sig, c.All)
-}
-
-type ociDeleteCmd struct {
-	Force bool   `short:"f" help:"Kill the container first if it runs."`
-	ID    string `arg:"" name:"id"`
-}
-
-func (c *ociDeleteCmd) Run(g *ociCLI) error { return g.runtime().Delete(c.ID, c.Force) }
 
 type ociPauseCmd struct {
 	ID string `arg:"" name:"id"`
 }
 
-func (c *ociPauseCmd) Run(g *ociCLI) error { return g.runtime().SetPaused(c.ID, true) }
+func (c *ociPauseCmd) Run(g *ociCLI) error { return g.Runtime().SetPaused(c.ID, true) }
+
+func (c *ociPauseCmd) ContainerID() string { return c.ID }
 
 type ociResumeCmd struct {
 	ID string `arg:"" name:"id"`
 }
 
-func (c *ociResumeCmd) Run(g *ociCLI) error { return g.runtime().SetPaused(c.ID, false) }
+func (c *ociResumeCmd) Run(g *ociCLI) error { return g.Runtime().SetPaused(c.ID, false) }
+
+func (c *ociResumeCmd) ContainerID() string { return c.ID }
 
 type ociExecCmd struct {
 	Process       string   `short:"p" placeholder:"FILE" help:"The process to run, as config.json's process object."`
@@ -279,6 +116,8 @@ type ociExecCmd struct {
 	ID            string   `arg:"" name:"id"`
 	Args          []string `arg:"" optional:"" passthrough:"" name:"command"`
 }
+
+func (c *ociExecCmd) ContainerID() string { return c.ID }
 
 func (c *ociExecCmd) Run(g *ociCLI, narration *os.File) error {
 	o := lifecycle.ExecOptions{ID: c.ID, Args: c.Args, Env: c.Env, Cwd: c.Cwd, TTY: c.TTY,
@@ -308,12 +147,12 @@ func (c *ociExecCmd) Run(g *ociCLI, narration *os.File) error {
 			o.GID = &w
 		}
 	}
-	status, err := g.runtime().Exec(o)
+	status, err := g.Runtime().Exec(o)
 	if err != nil {
 		return err
 	}
 	if status != 0 {
-		return exitCode(status)
+		return runccli.ExitCode(status)
 	}
 	return nil
 }
@@ -325,7 +164,7 @@ type ociPsCmd struct {
 }
 
 func (c *ociPsCmd) Run(g *ociCLI) error {
-	pids, err := g.runtime().Pids(c.ID)
+	pids, err := g.Runtime().Pids(c.ID)
 	if err != nil {
 		return err
 	}
@@ -352,7 +191,7 @@ type ociListCmd struct {
 }
 
 func (c *ociListCmd) Run(g *ociCLI) error {
-	list, err := g.runtime().List()
+	list, err := g.Runtime().List()
 	if err != nil {
 		return err
 	}
@@ -380,13 +219,13 @@ func (c *ociListCmd) Run(g *ociCLI) error {
 }
 
 type ociRunCmd struct {
-	ociCreateCmd
+	runccli.CreateCmd
 	Detach bool `short:"d" help:"Return once the program runs."`
 }
 
 func (c *ociRunCmd) Run(g *ociCLI, narration *os.File) error {
-	rt := g.runtime()
-	if err := rt.Create(c.options(g, narration)); err != nil {
+	rt := g.Runtime()
+	if err := rt.Create(c.Options(&g.Globals, narration)); err != nil {
 		return err
 	}
 	if err := rt.Start(c.ID); err != nil {
@@ -413,10 +252,10 @@ func (c *ociRunCmd) Run(g *ociCLI, narration *os.File) error {
 		return fmt.Errorf("wait for %d: %w", ct.Pid, err)
 	}
 	if ws.Signaled() {
-		return exitCode(128 + int(ws.Signal()))
+		return runccli.ExitCode(128 + int(ws.Signal()))
 	}
 	if ws.ExitStatus() != 0 {
-		return exitCode(ws.ExitStatus())
+		return runccli.ExitCode(ws.ExitStatus())
 	}
 	return nil
 }

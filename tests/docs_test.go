@@ -249,8 +249,8 @@ func newDocsWorkdir(t *testing.T) docsWorkdir {
 			t.Fatal(err)
 		}
 	}
-	// box-runc is box under runc's command line (docs/oci.md), a link as make build makes.
-	if err := os.Symlink("box", filepath.Join(w.bin, boxRuncName)); err != nil {
+	// box-runc, next to box as make build puts it (docs/oci.md).
+	if err := os.Symlink(filepath.Join(harness.binDir, boxRuncName), filepath.Join(w.bin, boxRuncName)); err != nil {
 		t.Fatal(err)
 	}
 	return w

@@ -26,16 +26,8 @@ func TestFinalWithoutBoxInit(t *testing.T) {
 	bundle := ociBundle(t, e, []string{"true"}, nil)
 	dir := safeTempDir(t, "lonely-", 0o755)
 	lonely := filepath.Join(dir, "box")
-	b, err := os.ReadFile(binary(t, finalStep))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lonely, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("box", filepath.Join(dir, boxRuncName)); err != nil {
-		t.Fatal(err)
-	}
+	copyProgram(t, binary(t, finalStep), lonely)
+	copyProgram(t, filepath.Join(filepath.Dir(binary(t, finalStep)), boxRuncName), filepath.Join(dir, boxRuncName))
 	want := filepath.Join(dir, boxInitName) + " is missing"
 	oneLine := func(what string, r result, code int) {
 		t.Helper()
@@ -84,4 +76,41 @@ func runLonely(t *testing.T, bin string, args ...string) result {
 		t.Fatalf("%s %s: %v", bin, strings.Join(args, " "), err)
 	}
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// copyProgram copies the executable from to to.
+func copyProgram(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFinalBoxRuncWithoutBox: box-runc alone (with box-init) runs what an
+// engine runs for every container, and refuses the rest in one line that
+// names the missing box and how to build it, as an engine logs it.
+func TestFinalBoxRuncWithoutBox(t *testing.T) {
+	requireRoot(t)
+	dir := safeTempDir(t, "runc-alone-", 0o755)
+	bin := filepath.Join(dir, boxRuncName)
+	copyProgram(t, filepath.Join(filepath.Dir(binary(t, finalStep)), boxRuncName), bin)
+	root := filepath.Join(dir, "state")
+	log := filepath.Join(dir, "log.json")
+	r := runLonely(t, bin, "--root", root, "state", "nope")
+	if r.code != 1 || strings.Contains(r.stderr, "not next to box-runc") || !strings.Contains(r.stderr, "does not exist") {
+		t.Errorf("state of a missing container, without box: want box-runc's own error, exit 1, got:\n%s", r)
+	}
+	want := filepath.Join(dir, "box")
+	r = runLonely(t, bin, "--root", root, "--log", log, "--log-format", "json", "list")
+	if r.code != 1 || len(nonEmptyLines(r.stderr)) != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "make build") {
+		t.Errorf("list without box: want exit 1 and one line naming %s and make build, got:\n%s", want, r)
+	}
+	b, err := os.ReadFile(log)
+	if err != nil || !strings.Contains(string(b), `"level":"error"`) || !strings.Contains(string(b), "not next to box-runc") {
+		t.Errorf("--log after list without box: want a JSON error line, got %q (%v)", b, err)
+	}
 }

@@ -27,8 +27,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ociEnv is one test's box-runc: its own link to the final binary (so its
-// processes are told from others' by their command line) and --root.
+// ociEnv is one test's box-runc: its own link to the harness's box-runc
+// (so its processes are told from others' by their command line) and
+// --root.
 type ociEnv struct {
 	t    *testing.T
 	bin  string // the box-runc link
@@ -44,7 +45,7 @@ func newOCI(t *testing.T) *ociEnv {
 	}
 	dir := safeTempDir(t, "oci-", 0o755)
 	bin := filepath.Join(dir, "box-runc")
-	if err := os.Symlink(binary(t, finalStep), bin); err != nil {
+	if err := os.Symlink(filepath.Join(filepath.Dir(binary(t, finalStep)), boxRuncName), bin); err != nil {
 		t.Fatal(err)
 	}
 	e := &ociEnv{t: t, bin: bin, root: filepath.Join(dir, "state")}

@@ -47,6 +47,10 @@ const (
 	boxRegistryDir  = "final/cmd/box-registry"
 	boxMonitorName  = "box-monitor"
 	boxMonitorDir   = "final/cmd/box-monitor"
+	// boxRuncDir is box-runc's (boxRuncName), which runs the rest of the
+	// runc command line through box next to it: the harness links box to
+	// final's binary there.
+	boxRuncDir = "final/cmd/box-runc"
 )
 
 func TestMain(m *testing.M) {
@@ -230,12 +234,17 @@ func buildAll() {
 			out, err := cmd.CombinedOutput()
 			// box's container side and its registry client, programs of
 			// their own that box finds next to itself (final/cmd/...).
-			for _, helper := range [][2]string{{boxInitName, boxInitDir}, {boxRegistryName, boxRegistryDir}, {boxMonitorName, boxMonitorDir}} {
+			for _, helper := range [][2]string{{boxInitName, boxInitDir}, {boxRegistryName, boxRegistryDir}, {boxMonitorName, boxMonitorDir}, {boxRuncName, boxRuncDir}} {
 				if _, serr := os.Stat(filepath.Join(harness.repo, helper[1])); err == nil && step == finalStep && serr == nil {
 					cmd := exec.Command("go", "build", "-o", filepath.Join(harness.binDir, helper[0]), "./"+helper[1])
 					cmd.Dir = harness.repo
 					cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 					out, err = cmd.CombinedOutput()
+				}
+			}
+			if err == nil && step == finalStep {
+				if lerr := os.Symlink(step, filepath.Join(harness.binDir, "box")); lerr != nil && !errors.Is(lerr, os.ErrExist) {
+					err, out = lerr, nil
 				}
 			}
 			if err != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"box/final/internal/runccli"
+
 	"github.com/alecthomas/kong"
 	"github.com/google/go-cmp/cmp"
 )
@@ -28,7 +30,7 @@ func TestParseFastAgreesWithKong(t *testing.T) {
 	}
 	for _, args := range read {
 		var fast ociCLI
-		if _, ok := parseFast(&fast, args); !ok {
+		if _, ok := runccli.ParseFast(&fast.CLI, args); !ok {
 			t.Errorf("%q: parseFast left it to kong", args)
 			continue
 		}
@@ -88,7 +90,7 @@ func TestParseFastAgreesWithKong(t *testing.T) {
 	}
 	for _, args := range left {
 		var g ociCLI
-		if _, ok := parseFast(&g, args); ok {
+		if _, ok := runccli.ParseFast(&g.CLI, args); ok {
 			t.Errorf("%q: parseFast read it; kong should", args)
 		}
 	}

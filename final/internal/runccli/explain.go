@@ -1,6 +1,6 @@
-package main
+package runccli
 
-// oci_explain.go decides where box-runc narrates. An engine runs create
+// explain.go decides where box-runc narrates. An engine runs create
 // with its stderr going nowhere a learner sees (podman's conmon keeps it),
 // and the container's process narrates on what create hands it, so the
 // whole story of an engine-driven container is only readable from a file:
@@ -20,15 +20,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// containerCommand is a command on one existing container.
-type containerCommand interface{ containerID() string }
+// ContainerCommand is a command on one existing container.
+type ContainerCommand interface{ ContainerID() string }
 
-func (c *ociStartCmd) containerID() string  { return c.ID }
-func (c *ociKillCmd) containerID() string   { return c.ID }
-func (c *ociDeleteCmd) containerID() string { return c.ID }
-func (c *ociExecCmd) containerID() string   { return c.ID }
-func (c *ociPauseCmd) containerID() string  { return c.ID }
-func (c *ociResumeCmd) containerID() string { return c.ID }
+func (c *StartCmd) ContainerID() string  { return c.ID }
+func (c *KillCmd) ContainerID() string   { return c.ID }
+func (c *DeleteCmd) ContainerID() string { return c.ID }
 
 // explainHeader starts a command's narration in an explain log.
 const explainHeader = "=== box-runc "
@@ -36,9 +33,9 @@ const explainHeader = "=== box-runc "
 // openExplainLog opens the file this command narrates into: --explain-log,
 // or the one the container was created with; nil if neither. It makes
 // g.ExplainLog absolute, as create records it for the commands after.
-func (g *ociCLI) openExplainLog(on containerCommand) (*os.File, error) {
+func (g *Globals) openExplainLog(on ContainerCommand) (*os.File, error) {
 	if g.ExplainLog == "" && on != nil {
-		if ct, err := g.runtime().Load(on.containerID()); err == nil {
+		if ct, err := g.Runtime().Load(on.ContainerID()); err == nil {
 			g.ExplainLog = ct.ExplainLog
 		}
 	}

@@ -1,13 +1,14 @@
-package main
+package runccli
 
-// oci_args.go reads the command lines an engine runs for every container,
+// fast.go reads the command lines an engine runs for every container,
 // create, start, state, kill and delete, without kong: building kong's
 // parser reflects over every command's struct and parses every tag, some
 // milliseconds of CPU in each of the three or four box-runc processes a
 // container costs. Anything else, and anything here that is not plainly
 // well-formed (help, an unknown flag, a missing or extra argument, a
-// value kong would check), goes to kong, whose errors and help are the
-// command line's; both fill the same structs and run the same Run methods.
+// value kong would check), goes to kong in box, whose errors and help are
+// the command line's; both fill the same structs and run the same Run
+// methods.
 
 import (
 	"os"
@@ -15,16 +16,9 @@ import (
 	"strings"
 )
 
-// fastCommand is a command read by parseFast, ready to run.
-type fastCommand struct {
-	run func(narration *os.File) error
-	// on is the command's container, for openExplainLog; nil for create.
-	on containerCommand
-}
-
-// parseFast reads args (normalized: --root, not -root) into g and one
+// ParseFast reads args (normalized: --root, not -root) into g and one
 // command, or returns false for kong to read them.
-func parseFast(g *ociCLI, args []string) (fastCommand, bool) {
+func ParseFast(g *CLI, args []string) (Command, bool) {
 	g.Root, g.LogFormat = "/run/box-runc", "text" // kong's defaults
 	var cmd string
 	var positional []string
@@ -37,7 +31,7 @@ func parseFast(g *ociCLI, args []string) (fastCommand, bool) {
 				cmd = a
 				var ok bool
 				if local, localBool, ok = g.fastFlags(cmd); !ok {
-					return fastCommand{}, false
+					return Command{}, false
 				}
 				continue
 			}
@@ -58,28 +52,28 @@ func parseFast(g *ociCLI, args []string) (fastCommand, bool) {
 			set, ok = local[name]
 		}
 		if !ok {
-			return fastCommand{}, false // --help, -h, --version, --, or a flag kong must judge
+			return Command{}, false // --help, -h, --version, --, or a flag kong must judge
 		}
 		if !hasValue {
 			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "-") {
-				return fastCommand{}, false
+				return Command{}, false
 			}
 			i++
 			value = args[i]
 		}
 		if !set(value) {
-			return fastCommand{}, false
+			return Command{}, false
 		}
 	}
 	if g.LogFormat != "text" && g.LogFormat != "json" {
-		return fastCommand{}, false
+		return Command{}, false
 	}
 	return g.fastCommand(cmd, positional)
 }
 
-// globalBool and globalValue are ociCLI's flags, which kong accepts after
+// globalBool and globalValue are the global flags, which kong accepts after
 // the command too.
-func globalBool(g *ociCLI, name string) (*bool, bool) {
+func globalBool(g *CLI, name string) (*bool, bool) {
 	switch name {
 	case "--debug":
 		return &g.Debug, true
@@ -91,7 +85,7 @@ func globalBool(g *ociCLI, name string) (*bool, bool) {
 	return nil, false
 }
 
-func globalValue(g *ociCLI, name string) (func(string) bool, bool) {
+func globalValue(g *CLI, name string) (func(string) bool, bool) {
 	var p *string
 	switch name {
 	case "--root":
@@ -112,7 +106,7 @@ func globalValue(g *ociCLI, name string) (func(string) bool, bool) {
 
 // fastFlags are the flags of command cmd, which g's command struct for
 // it gets; ok is false for a command parseFast leaves to kong.
-func (g *ociCLI) fastFlags(cmd string) (values map[string]func(string) bool, bools map[string]*bool, ok bool) {
+func (g *CLI) fastFlags(cmd string) (values map[string]func(string) bool, bools map[string]*bool, ok bool) {
 	str := func(p *string) func(string) bool { return func(v string) bool { *p = v; return true } }
 	switch cmd {
 	case "create":
@@ -139,35 +133,35 @@ func (g *ociCLI) fastFlags(cmd string) (values map[string]func(string) bool, boo
 }
 
 // fastCommand fills in the command's arguments and says how to run it.
-func (g *ociCLI) fastCommand(cmd string, args []string) (fastCommand, bool) {
+func (g *CLI) fastCommand(cmd string, args []string) (Command, bool) {
 	if len(args) == 0 || args[0] == "" {
-		return fastCommand{}, false
+		return Command{}, false
 	}
 	one := len(args) == 1
 	switch cmd {
 	case "create":
 		c := &g.Create
 		c.ID = args[0]
-		return fastCommand{run: func(n *os.File) error { return c.Run(g, n) }}, one
+		return Command{Run: func(n *os.File) error { return c.Run(&g.Globals, n) }}, one
 	case "start":
 		c := &g.Start
 		c.ID = args[0]
-		return fastCommand{run: func(*os.File) error { return c.Run(g) }, on: c}, one
+		return Command{Run: func(*os.File) error { return c.Run(&g.Globals) }, On: c}, one
 	case "state":
 		c := &g.State
 		c.ID = args[0]
-		return fastCommand{run: func(*os.File) error { return c.Run(g) }}, one
+		return Command{Run: func(*os.File) error { return c.Run(&g.Globals) }}, one
 	case "delete":
 		c := &g.Delete
 		c.ID = args[0]
-		return fastCommand{run: func(*os.File) error { return c.Run(g) }, on: c}, one
+		return Command{Run: func(*os.File) error { return c.Run(&g.Globals) }, On: c}, one
 	case "kill":
 		c := &g.Kill
 		c.ID, c.Signal = args[0], "SIGTERM"
 		if len(args) == 2 {
 			c.Signal = args[1]
 		}
-		return fastCommand{run: func(*os.File) error { return c.Run(g) }, on: c}, len(args) <= 2
+		return Command{Run: func(*os.File) error { return c.Run(&g.Globals) }, On: c}, len(args) <= 2
 	}
-	return fastCommand{}, false
+	return Command{}, false
 }

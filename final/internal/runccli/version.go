@@ -1,6 +1,6 @@
-package main
+package runccli
 
-// oci_version.go is box-runc --version, in runc's format: a first line
+// version.go is box-runc --version, in runc's format: a first line
 // "NAME version X" (what engines log and the bench's header shows), then
 // "key: value" lines.
 
@@ -12,10 +12,10 @@ import (
 	"box/final/internal/oci"
 )
 
-// ociVersion is the text box-runc --version prints. box has no release
+// Version is the text box-runc --version prints. box has no release
 // numbers: X is "dev", and the commit when the build recorded one (go
 // build -buildvcs).
-func ociVersion() string {
+func Version() string {
 	version, commit := "dev", ""
 	if info, ok := debug.ReadBuildInfo(); ok {
 		dirty := false

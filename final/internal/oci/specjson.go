@@ -130,20 +130,6 @@ func (d specDecoder) goUint(out *uint) error {
 	return err
 }
 
-func (d specDecoder) u32(out *uint32) error {
-	n := uint64(*out)
-	err := d.Uint(&n, 32)
-	*out = uint32(n)
-	return err
-}
-
-func (d specDecoder) u16(out *uint16) error {
-	n := uint64(*out)
-	err := d.Uint(&n, 16)
-	*out = uint16(n)
-	return err
-}
-
 func (d specDecoder) boolean(out *bool) error { return d.Bool(out) }
 
 func (d specDecoder) spec(s *Spec) error {
@@ -234,13 +220,13 @@ func (d specDecoder) user(u *User) error {
 	return d.object([]string{"uid", "gid", "umask", "additionalGids", "username"}, func(name string) error {
 		switch name {
 		case "uid":
-			return d.u32(&u.UID)
+			return d.Uint32(&u.UID)
 		case "gid":
-			return d.u32(&u.GID)
+			return d.Uint32(&u.GID)
 		case "umask":
-			return ptr(d, &u.Umask, d.u32)
+			return ptr(d, &u.Umask, d.Uint32)
 		case "additionalGids":
-			return list(d, &u.AdditionalGids, d.u32)
+			return list(d, &u.AdditionalGids, d.Uint32)
 		default: // "username"
 			return d.String(&u.Username)
 		}
@@ -287,11 +273,11 @@ func (d specDecoder) idMapping(m *IDMapping) error {
 	return d.object([]string{"containerID", "hostID", "size"}, func(name string) error {
 		switch name {
 		case "containerID":
-			return d.u32(&m.ContainerID)
+			return d.Uint32(&m.ContainerID)
 		case "hostID":
-			return d.u32(&m.HostID)
+			return d.Uint32(&m.HostID)
 		default: // "size"
-			return d.u32(&m.Size)
+			return d.Uint32(&m.Size)
 		}
 	})
 }
@@ -390,11 +376,11 @@ func (d specDecoder) device(v *Device) error {
 		case "minor":
 			return d.i64(&v.Minor)
 		case "fileMode":
-			return ptr(d, &v.FileMode, d.u32)
+			return ptr(d, &v.FileMode, d.Uint32)
 		case "uid":
-			return ptr(d, &v.UID, d.u32)
+			return ptr(d, &v.UID, d.Uint32)
 		default: // "gid"
-			return ptr(d, &v.GID, d.u32)
+			return ptr(d, &v.GID, d.Uint32)
 		}
 	})
 }
@@ -442,7 +428,7 @@ func (d specDecoder) resources(r *Resources) error {
 			return ptr(d, &r.Network, func(n *Network) error {
 				return d.object([]string{"classID", "priorities"}, func(name string) error {
 					if name == "classID" {
-						return ptr(d, &n.ClassID, d.u32)
+						return ptr(d, &n.ClassID, d.Uint32)
 					}
 					return d.opaque(&n.Priorities)
 				})
@@ -502,9 +488,9 @@ func (d specDecoder) blockIO(b *BlockIO) error {
 		"throttleReadIOPSDevice", "throttleWriteIOPSDevice"}, func(name string) error {
 		switch name {
 		case "weight":
-			return ptr(d, &b.Weight, d.u16)
+			return ptr(d, &b.Weight, d.Uint16)
 		case "leafWeight":
-			return ptr(d, &b.LeafWeight, d.u16)
+			return ptr(d, &b.LeafWeight, d.Uint16)
 		case "weightDevice":
 			return d.opaque(&b.WeightDevice)
 		case "throttleReadBpsDevice":

@@ -238,6 +238,22 @@ func (r *Reader) Uint(out *uint64, bits int) error {
 	return nil
 }
 
+// Uint32 reads an unsigned integer of 32 bits; null leaves out alone.
+func (r *Reader) Uint32(out *uint32) error {
+	n := uint64(*out)
+	err := r.Uint(&n, 32)
+	*out = uint32(n)
+	return err
+}
+
+// Uint16 reads an unsigned integer of 16 bits; null leaves out alone.
+func (r *Reader) Uint16(out *uint16) error {
+	n := uint64(*out)
+	err := r.Uint(&n, 16)
+	*out = uint16(n)
+	return err
+}
+
 // String reads a string, undoing JSON's escapes; null leaves out alone.
 func (r *Reader) String(out *string) error {
 	if r.Null() {

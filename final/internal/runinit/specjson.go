@@ -50,9 +50,9 @@ func decodeSpec(b []byte, spec *Spec) error {
 			return d.Object(func(key string) error {
 				switch key {
 				case "Rows":
-					return d.u16(&spec.Winsize.Rows)
+					return d.Uint16(&spec.Winsize.Rows)
 				case "Cols":
-					return d.u16(&spec.Winsize.Cols)
+					return d.Uint16(&spec.Winsize.Cols)
 				}
 				return d.Skip()
 			})
@@ -132,9 +132,9 @@ func (d specReader) config(c *state.Config) error {
 			return d.Object(func(key string) error {
 				switch key {
 				case "hostId":
-					return d.u32(&c.IDMap.HostID)
+					return d.Uint32(&c.IDMap.HostID)
 				case "size":
-					return d.u32(&c.IDMap.Size)
+					return d.Uint32(&c.IDMap.Size)
 				}
 				return d.Skip()
 			})
@@ -179,19 +179,3 @@ func (d specReader) config(c *state.Config) error {
 
 // specReader reads the spec's JSON.
 type specReader struct{ *plainjson.Reader }
-
-// u16 reads an unsigned integer of 16 bits; null leaves out alone.
-func (d specReader) u16(out *uint16) error {
-	n := uint64(*out)
-	err := d.Uint(&n, 16)
-	*out = uint16(n)
-	return err
-}
-
-// u32 reads an unsigned integer of 32 bits; null leaves out alone.
-func (d specReader) u32(out *uint32) error {
-	n := uint64(*out)
-	err := d.Uint(&n, 32)
-	*out = uint32(n)
-	return err
-}

@@ -4,7 +4,6 @@ package main
 // foreground run and the monitor of run -d both supervise this way.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -209,7 +208,11 @@ func (s *supervisor) startInit() (status int, err error) {
 			spec.Winsize = size
 		}
 	}
-	if err := json.NewEncoder(specW).Encode(spec); err != nil {
+	b, err := runinit.EncodeSpec(spec)
+	if err == nil {
+		_, err = specW.Write(b)
+	}
+	if err != nil {
 		return fail(fmt.Errorf("send the container's spec: %w", err))
 	}
 	specW.Close() // the init reads to the end: the host side is ready

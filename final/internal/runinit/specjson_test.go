@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"box/final/internal/plainjson/plainjsontest"
+	"box/final/internal/state"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -97,5 +98,37 @@ func BenchmarkDecodeSpec(b *testing.B) {
 		if _, err := DecodeSpec(in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestEncodeSpecLikeMarshal: EncodeSpec writes json.Marshal's bytes, for
+// a spec with every field set, an empty one, and the empty values
+// omitempty leaves out or keeps.
+func TestEncodeSpecLikeMarshal(t *testing.T) {
+	var full Spec
+	plainjsontest.Fill(t, reflect.ValueOf(&full).Elem())
+	empties := full
+	empties.Config.Layers, empties.Config.Ports, empties.Config.Volumes = []string{}, nil, []state.Volume{}
+	empties.Config.Command, empties.Config.Env, empties.Config.Namespaces = nil, []string{}, nil
+	empties.Config.Limits = map[string]string{}
+	empties.Config.Log = &state.LogOptions{MaxFiles: 3}
+	empties.Config.Volumes = []state.Volume{{Host: "/h", Container: "/c"}}
+	notUTF8 := full
+	notUTF8.Name = "bad \xff"
+	for name, spec := range map[string]Spec{"every field": full, "empty": {}, "empty values": empties, "not UTF-8": notUTF8,
+		"log maxSize only": {Config: state.Config{Log: &state.LogOptions{MaxSize: 5}}}, "log empty": {Config: state.Config{Log: &state.LogOptions{}}}} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := EncodeSpec(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("EncodeSpec:\n%s\njson.Marshal:\n%s", got, want)
+			}
+		})
 	}
 }

@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -198,7 +197,7 @@ func (s *Store) read(id string) (*Container, error) {
 		return nil, err
 	}
 	var c Container
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := decodeContainer(b, &c); err != nil {
 		return nil, fmt.Errorf("state of %s: %w", id, err)
 	}
 	c.dir = dir
@@ -271,7 +270,7 @@ func (s *Store) Update(c *Container, change func(*Container) error) error {
 
 // save writes state.json atomically: a new file, then rename(2) over.
 func (c *Container) save() error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	b, err := encodeContainer(c)
 	if err != nil {
 		return fmt.Errorf("save state of %s: %w", c.Name, err)
 	}

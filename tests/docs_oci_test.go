@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 )
 
 // ociChapter is the chapter with podman blocks.
@@ -135,14 +134,7 @@ func runPodmanBlocks(t *testing.T, blocks []outputBlock) []string {
 		// Whatever a failed block left: its containers, and the store.
 		_ = ns.command(context.Background(), env, "podman", "rm", "--all", "--force", "--time", "0").Run()
 		_ = ns.command(context.Background(), env, "podman", "rmi", "--all", "--force").Run()
-		// podman's cgroupfs parent and conmon's group in it, once empty
-		// (another podman may be using them: then they stay).
-		for _, d := range []string{"libpod_parent/conmon", "libpod_parent"} {
-			roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + d)
-			for _, r := range roots {
-				_ = unix.Rmdir(r)
-			}
-		}
+		removePodmanCgroups()
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), chapterTimeout)
 	defer cancel()

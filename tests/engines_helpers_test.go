@@ -244,3 +244,17 @@ func removeCgroups(t *testing.T, rel string) {
 		}
 	})
 }
+
+// removePodmanCgroups removes podman's cgroupfs parent and conmon's group
+// in it, once empty (another podman may be using them: then they stay).
+// Left behind, a libpod_parent in the cpuset hierarchy keeps the kernel's
+// cpuset code on for good, which changes what every runtime's start costs
+// on a v1 host (bench/README.md).
+func removePodmanCgroups() {
+	for _, d := range []string{"libpod_parent/conmon", "libpod_parent"} {
+		roots, _ := filepath.Glob("/sys/fs/cgroup/*/" + d)
+		for _, r := range append(roots, "/sys/fs/cgroup/"+d) {
+			_ = unix.Rmdir(r)
+		}
+	}
+}

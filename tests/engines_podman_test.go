@@ -70,6 +70,7 @@ func newPodman(t *testing.T) *podmanEnv {
 		// Stop whatever a failed case left, then drop the store's mounts
 		// with the namespace (the holder ends after this).
 		p.podman(t, "", "rm", "--all", "--force", "--time", "0")
+		removePodmanCgroups()
 	})
 
 	p.must(t, engineTar(t), "import", "-", podmanBase)

@@ -152,7 +152,7 @@ func (s *Store) Image(name string) (Image, error) {
 		return Image{}, fmt.Errorf("read image %s: %w", normalized, err)
 	}
 	var img Image
-	if err := json.Unmarshal(data, &img); err != nil {
+	if err := decodeImage(data, &img); err != nil {
 		return Image{}, fmt.Errorf("read image %s: %w", normalized, err)
 	}
 	return img, nil
@@ -195,7 +195,7 @@ func (s *Store) Images() ([]Image, error) {
 		var img Image
 		data, err := os.ReadFile(filepath.Join(s.imagesDir(), e.Name()))
 		if err == nil {
-			err = json.Unmarshal(data, &img)
+			err = decodeImage(data, &img)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed meanwhile

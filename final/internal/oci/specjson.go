@@ -14,9 +14,7 @@ package oci
 // to spec.go and not read here fails it.
 
 import (
-	"slices"
 	"strconv"
-	"strings"
 
 	"box/final/internal/plainjson"
 )
@@ -37,29 +35,6 @@ func decodeSpec(b []byte, s *Spec) error {
 	return d.End()
 }
 
-// object reads a JSON object into a struct whose JSON names are names,
-// calling set with the reader at the value of each of them. An unknown
-// name is skipped, as encoding/json does, unless it is one of names in
-// other letter case; a name given twice is not plain either.
-func (d specDecoder) object(names []string, set func(name string) error) error {
-	var seen []string
-	return d.Object(func(name string) error {
-		if !slices.Contains(names, name) {
-			for _, n := range names {
-				if strings.EqualFold(n, name) {
-					return plainjson.ErrNotPlain
-				}
-			}
-			return d.Skip()
-		}
-		if slices.Contains(seen, name) {
-			return plainjson.ErrNotPlain
-		}
-		seen = append(seen, name)
-		return set(name)
-	})
-}
-
 // ptr reads a value into a new *T, or nil for null.
 func ptr[T any](d specDecoder, out **T, read func(*T) error) error {
 	if d.Null() {
@@ -69,23 +44,6 @@ func ptr[T any](d specDecoder, out **T, read func(*T) error) error {
 	v := new(T)
 	*out = v
 	return read(v)
-}
-
-// list reads an array into a []T: nil for null, empty for [].
-func list[T any](d specDecoder, out *[]T, read func(*T) error) error {
-	if d.Null() {
-		*out = nil
-		return nil
-	}
-	l := []T{}
-	err := d.Array(func() error {
-		var v T
-		err := read(&v)
-		l = append(l, v)
-		return err
-	})
-	*out = l
-	return err
 }
 
 // opaque is a field this reader leaves to encoding/json, unless null.
@@ -133,7 +91,7 @@ func (d specDecoder) goUint(out *uint) error {
 func (d specDecoder) boolean(out *bool) error { return d.Bool(out) }
 
 func (d specDecoder) spec(s *Spec) error {
-	return d.object([]string{"ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks", "annotations", "linux"}, func(name string) error {
+	return d.Fields([]string{"ociVersion", "process", "root", "hostname", "domainname", "mounts", "hooks", "annotations", "linux"}, func(name string) error {
 		switch name {
 		case "ociVersion":
 			return d.String(&s.Version)
@@ -141,7 +99,7 @@ func (d specDecoder) spec(s *Spec) error {
 			return ptr(d, &s.Process, d.process)
 		case "root":
 			return ptr(d, &s.Root, func(r *Root) error {
-				return d.object([]string{"path", "readonly"}, func(name string) error {
+				return d.Fields([]string{"path", "readonly"}, func(name string) error {
 					if name == "path" {
 						return d.String(&r.Path)
 					}
@@ -153,7 +111,7 @@ func (d specDecoder) spec(s *Spec) error {
 		case "domainname":
 			return d.String(&s.Domainname)
 		case "mounts":
-			return list(d, &s.Mounts, d.mount)
+			return plainjson.List(d.Reader, &s.Mounts, d.mount)
 		case "hooks":
 			return ptr(d, &s.Hooks, d.hooks)
 		case "annotations":
@@ -165,14 +123,14 @@ func (d specDecoder) spec(s *Spec) error {
 }
 
 func (d specDecoder) process(p *Process) error {
-	return d.object([]string{"terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities",
+	return d.Fields([]string{"terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities",
 		"rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj", "selinuxLabel"}, func(name string) error {
 		switch name {
 		case "terminal":
 			return d.Bool(&p.Terminal)
 		case "consoleSize":
 			return ptr(d, &p.ConsoleSize, func(b *Box) error {
-				return d.object([]string{"height", "width"}, func(name string) error {
+				return d.Fields([]string{"height", "width"}, func(name string) error {
 					if name == "height" {
 						return d.goUint(&b.Height)
 					}
@@ -192,8 +150,8 @@ func (d specDecoder) process(p *Process) error {
 		case "capabilities":
 			return ptr(d, &p.Capabilities, d.capabilities)
 		case "rlimits":
-			return list(d, &p.Rlimits, func(r *Rlimit) error {
-				return d.object([]string{"type", "hard", "soft"}, func(name string) error {
+			return plainjson.List(d.Reader, &p.Rlimits, func(r *Rlimit) error {
+				return d.Fields([]string{"type", "hard", "soft"}, func(name string) error {
 					switch name {
 					case "type":
 						return d.String(&r.Type)
@@ -217,7 +175,7 @@ func (d specDecoder) process(p *Process) error {
 }
 
 func (d specDecoder) user(u *User) error {
-	return d.object([]string{"uid", "gid", "umask", "additionalGids", "username"}, func(name string) error {
+	return d.Fields([]string{"uid", "gid", "umask", "additionalGids", "username"}, func(name string) error {
 		switch name {
 		case "uid":
 			return d.Uint32(&u.UID)
@@ -226,7 +184,7 @@ func (d specDecoder) user(u *User) error {
 		case "umask":
 			return ptr(d, &u.Umask, d.Uint32)
 		case "additionalGids":
-			return list(d, &u.AdditionalGids, d.Uint32)
+			return plainjson.List(d.Reader, &u.AdditionalGids, d.Uint32)
 		default: // "username"
 			return d.String(&u.Username)
 		}
@@ -234,7 +192,7 @@ func (d specDecoder) user(u *User) error {
 }
 
 func (d specDecoder) capabilities(c *Capabilities) error {
-	return d.object([]string{"bounding", "effective", "inheritable", "permitted", "ambient"}, func(name string) error {
+	return d.Fields([]string{"bounding", "effective", "inheritable", "permitted", "ambient"}, func(name string) error {
 		switch name {
 		case "bounding":
 			return d.Strings(&c.Bounding)
@@ -251,7 +209,7 @@ func (d specDecoder) capabilities(c *Capabilities) error {
 }
 
 func (d specDecoder) mount(m *Mount) error {
-	return d.object([]string{"destination", "type", "source", "options", "uidMappings", "gidMappings"}, func(name string) error {
+	return d.Fields([]string{"destination", "type", "source", "options", "uidMappings", "gidMappings"}, func(name string) error {
 		switch name {
 		case "destination":
 			return d.String(&m.Destination)
@@ -262,15 +220,15 @@ func (d specDecoder) mount(m *Mount) error {
 		case "options":
 			return d.Strings(&m.Options)
 		case "uidMappings":
-			return list(d, &m.UIDMappings, d.idMapping)
+			return plainjson.List(d.Reader, &m.UIDMappings, d.idMapping)
 		default: // "gidMappings"
-			return list(d, &m.GIDMappings, d.idMapping)
+			return plainjson.List(d.Reader, &m.GIDMappings, d.idMapping)
 		}
 	})
 }
 
 func (d specDecoder) idMapping(m *IDMapping) error {
-	return d.object([]string{"containerID", "hostID", "size"}, func(name string) error {
+	return d.Fields([]string{"containerID", "hostID", "size"}, func(name string) error {
 		switch name {
 		case "containerID":
 			return d.Uint32(&m.ContainerID)
@@ -283,26 +241,26 @@ func (d specDecoder) idMapping(m *IDMapping) error {
 }
 
 func (d specDecoder) hooks(h *Hooks) error {
-	return d.object([]string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}, func(name string) error {
+	return d.Fields([]string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}, func(name string) error {
 		switch name {
 		case "prestart":
-			return list(d, &h.Prestart, d.hook)
+			return plainjson.List(d.Reader, &h.Prestart, d.hook)
 		case "createRuntime":
-			return list(d, &h.CreateRuntime, d.hook)
+			return plainjson.List(d.Reader, &h.CreateRuntime, d.hook)
 		case "createContainer":
-			return list(d, &h.CreateContainer, d.hook)
+			return plainjson.List(d.Reader, &h.CreateContainer, d.hook)
 		case "startContainer":
-			return list(d, &h.StartContainer, d.hook)
+			return plainjson.List(d.Reader, &h.StartContainer, d.hook)
 		case "poststart":
-			return list(d, &h.Poststart, d.hook)
+			return plainjson.List(d.Reader, &h.Poststart, d.hook)
 		default: // "poststop"
-			return list(d, &h.Poststop, d.hook)
+			return plainjson.List(d.Reader, &h.Poststop, d.hook)
 		}
 	})
 }
 
 func (d specDecoder) hook(h *Hook) error {
-	return d.object([]string{"path", "args", "env", "timeout"}, func(name string) error {
+	return d.Fields([]string{"path", "args", "env", "timeout"}, func(name string) error {
 		switch name {
 		case "path":
 			return d.String(&h.Path)
@@ -317,13 +275,13 @@ func (d specDecoder) hook(h *Hook) error {
 }
 
 func (d specDecoder) linux(l *Linux) error {
-	return d.object([]string{"uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices",
+	return d.Fields([]string{"uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices",
 		"seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths", "mountLabel", "personality"}, func(name string) error {
 		switch name {
 		case "uidMappings":
-			return list(d, &l.UIDMappings, d.idMapping)
+			return plainjson.List(d.Reader, &l.UIDMappings, d.idMapping)
 		case "gidMappings":
-			return list(d, &l.GIDMappings, d.idMapping)
+			return plainjson.List(d.Reader, &l.GIDMappings, d.idMapping)
 		case "sysctl":
 			return d.stringMap(&l.Sysctl)
 		case "resources":
@@ -331,8 +289,8 @@ func (d specDecoder) linux(l *Linux) error {
 		case "cgroupsPath":
 			return d.String(&l.CgroupsPath)
 		case "namespaces":
-			return list(d, &l.Namespaces, func(n *Namespace) error {
-				return d.object([]string{"type", "path"}, func(name string) error {
+			return plainjson.List(d.Reader, &l.Namespaces, func(n *Namespace) error {
+				return d.Fields([]string{"type", "path"}, func(name string) error {
 					if name == "type" {
 						return d.String(&n.Type)
 					}
@@ -340,7 +298,7 @@ func (d specDecoder) linux(l *Linux) error {
 				})
 			})
 		case "devices":
-			return list(d, &l.Devices, d.device)
+			return plainjson.List(d.Reader, &l.Devices, d.device)
 		case "seccomp":
 			return ptr(d, &l.Seccomp, d.seccomp)
 		case "rootfsPropagation":
@@ -353,7 +311,7 @@ func (d specDecoder) linux(l *Linux) error {
 			return d.String(&l.MountLabel)
 		default: // "personality"
 			return ptr(d, &l.Personality, func(p *Personality) error {
-				return d.object([]string{"domain", "flags"}, func(name string) error {
+				return d.Fields([]string{"domain", "flags"}, func(name string) error {
 					if name == "domain" {
 						return d.String(&p.Domain)
 					}
@@ -365,7 +323,7 @@ func (d specDecoder) linux(l *Linux) error {
 }
 
 func (d specDecoder) device(v *Device) error {
-	return d.object([]string{"type", "path", "major", "minor", "fileMode", "uid", "gid"}, func(name string) error {
+	return d.Fields([]string{"type", "path", "major", "minor", "fileMode", "uid", "gid"}, func(name string) error {
 		switch name {
 		case "type":
 			return d.String(&v.Type)
@@ -386,11 +344,11 @@ func (d specDecoder) device(v *Device) error {
 }
 
 func (d specDecoder) resources(r *Resources) error {
-	return d.object([]string{"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "unified"}, func(name string) error {
+	return d.Fields([]string{"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "unified"}, func(name string) error {
 		switch name {
 		case "devices":
-			return list(d, &r.Devices, func(c *DeviceCgroup) error {
-				return d.object([]string{"allow", "type", "major", "minor", "access"}, func(name string) error {
+			return plainjson.List(d.Reader, &r.Devices, func(c *DeviceCgroup) error {
+				return d.Fields([]string{"allow", "type", "major", "minor", "access"}, func(name string) error {
 					switch name {
 					case "allow":
 						return d.Bool(&c.Allow)
@@ -411,13 +369,13 @@ func (d specDecoder) resources(r *Resources) error {
 			return ptr(d, &r.CPU, d.cpu)
 		case "pids":
 			return ptr(d, &r.Pids, func(p *Pids) error {
-				return d.object([]string{"limit"}, func(string) error { return d.i64(&p.Limit) })
+				return d.Fields([]string{"limit"}, func(string) error { return d.i64(&p.Limit) })
 			})
 		case "blockIO":
 			return ptr(d, &r.BlockIO, d.blockIO)
 		case "hugepageLimits":
-			return list(d, &r.HugepageLimits, func(h *HugepageLimit) error {
-				return d.object([]string{"pageSize", "limit"}, func(name string) error {
+			return plainjson.List(d.Reader, &r.HugepageLimits, func(h *HugepageLimit) error {
+				return d.Fields([]string{"pageSize", "limit"}, func(name string) error {
 					if name == "pageSize" {
 						return d.String(&h.Pagesize)
 					}
@@ -426,7 +384,7 @@ func (d specDecoder) resources(r *Resources) error {
 			})
 		case "network":
 			return ptr(d, &r.Network, func(n *Network) error {
-				return d.object([]string{"classID", "priorities"}, func(name string) error {
+				return d.Fields([]string{"classID", "priorities"}, func(name string) error {
 					if name == "classID" {
 						return ptr(d, &n.ClassID, d.Uint32)
 					}
@@ -440,7 +398,7 @@ func (d specDecoder) resources(r *Resources) error {
 }
 
 func (d specDecoder) memory(m *Memory) error {
-	return d.object([]string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(name string) error {
+	return d.Fields([]string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(name string) error {
 		switch name {
 		case "limit":
 			return ptr(d, &m.Limit, d.i64)
@@ -461,7 +419,7 @@ func (d specDecoder) memory(m *Memory) error {
 }
 
 func (d specDecoder) cpu(c *CPU) error {
-	return d.object([]string{"shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}, func(name string) error {
+	return d.Fields([]string{"shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}, func(name string) error {
 		switch name {
 		case "shares":
 			return ptr(d, &c.Shares, d.u64)
@@ -484,7 +442,7 @@ func (d specDecoder) cpu(c *CPU) error {
 }
 
 func (d specDecoder) blockIO(b *BlockIO) error {
-	return d.object([]string{"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
+	return d.Fields([]string{"weight", "leafWeight", "weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
 		"throttleReadIOPSDevice", "throttleWriteIOPSDevice"}, func(name string) error {
 		switch name {
 		case "weight":
@@ -494,19 +452,19 @@ func (d specDecoder) blockIO(b *BlockIO) error {
 		case "weightDevice":
 			return d.opaque(&b.WeightDevice)
 		case "throttleReadBpsDevice":
-			return list(d, &b.ThrottleReadBpsDevice, d.throttle)
+			return plainjson.List(d.Reader, &b.ThrottleReadBpsDevice, d.throttle)
 		case "throttleWriteBpsDevice":
-			return list(d, &b.ThrottleWriteBpsDevice, d.throttle)
+			return plainjson.List(d.Reader, &b.ThrottleWriteBpsDevice, d.throttle)
 		case "throttleReadIOPSDevice":
-			return list(d, &b.ThrottleReadIOPSDevice, d.throttle)
+			return plainjson.List(d.Reader, &b.ThrottleReadIOPSDevice, d.throttle)
 		default: // "throttleWriteIOPSDevice"
-			return list(d, &b.ThrottleWriteIOPSDevice, d.throttle)
+			return plainjson.List(d.Reader, &b.ThrottleWriteIOPSDevice, d.throttle)
 		}
 	})
 }
 
 func (d specDecoder) throttle(t *ThrottleDevice) error {
-	return d.object([]string{"major", "minor", "rate"}, func(name string) error {
+	return d.Fields([]string{"major", "minor", "rate"}, func(name string) error {
 		switch name {
 		case "major":
 			return d.i64(&t.Major)
@@ -519,7 +477,7 @@ func (d specDecoder) throttle(t *ThrottleDevice) error {
 }
 
 func (d specDecoder) seccomp(s *Seccomp) error {
-	return d.object([]string{"defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "syscalls"}, func(name string) error {
+	return d.Fields([]string{"defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "syscalls"}, func(name string) error {
 		switch name {
 		case "defaultAction":
 			return d.String(&s.DefaultAction)
@@ -532,13 +490,13 @@ func (d specDecoder) seccomp(s *Seccomp) error {
 		case "listenerPath":
 			return d.String(&s.ListenerPath)
 		default: // "syscalls"
-			return list(d, &s.Syscalls, d.syscall)
+			return plainjson.List(d.Reader, &s.Syscalls, d.syscall)
 		}
 	})
 }
 
 func (d specDecoder) syscall(c *Syscall) error {
-	return d.object([]string{"names", "action", "errnoRet", "args"}, func(name string) error {
+	return d.Fields([]string{"names", "action", "errnoRet", "args"}, func(name string) error {
 		switch name {
 		case "names":
 			return d.Strings(&c.Names)
@@ -547,8 +505,8 @@ func (d specDecoder) syscall(c *Syscall) error {
 		case "errnoRet":
 			return ptr(d, &c.ErrnoRet, d.goUint)
 		default: // "args"
-			return list(d, &c.Args, func(a *SeccompArg) error {
-				return d.object([]string{"index", "value", "valueTwo", "op"}, func(name string) error {
+			return plainjson.List(d.Reader, &c.Args, func(a *SeccompArg) error {
+				return d.Fields([]string{"index", "value", "valueTwo", "op"}, func(name string) error {
 					switch name {
 					case "index":
 						return d.goUint(&a.Index)

@@ -1,0 +1,48 @@
+package plainjson
+
+import (
+	"slices"
+	"strings"
+)
+
+// Fields reads an object into a struct whose JSON names are names,
+// calling set with the reader at the value of each. An unknown name is
+// skipped, as encoding/json does, but one of names in other letter case
+// (which encoding/json would match) or a name given twice (which it would
+// merge) is ErrNotPlain.
+func (r *Reader) Fields(names []string, set func(name string) error) error {
+	var seen []string
+	return r.Object(func(name string) error {
+		if !slices.Contains(names, name) {
+			for _, n := range names {
+				if strings.EqualFold(n, name) {
+					return ErrNotPlain
+				}
+			}
+			return r.Skip()
+		}
+		if slices.Contains(seen, name) {
+			return ErrNotPlain
+		}
+		seen = append(seen, name)
+		return set(name)
+	})
+}
+
+// List reads an array into a []T as encoding/json fills a slice: nil for
+// null, empty for [], each element read by read into a zero T.
+func List[T any](r *Reader, out *[]T, read func(*T) error) error {
+	if r.Null() {
+		*out = nil
+		return nil
+	}
+	l := []T{}
+	err := r.Array(func() error {
+		var v T
+		err := read(&v)
+		l = append(l, v)
+		return err
+	})
+	*out = l
+	return err
+}

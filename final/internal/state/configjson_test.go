@@ -86,3 +86,38 @@ func TestDecodeContainerLikeUnmarshal(t *testing.T) {
 		})
 	}
 }
+
+// TestExitRecordLikeEncodingJSON: the exit record by hand is json.Marshal's,
+// and reads back as json.Unmarshal reads it, fallbacks included.
+func TestExitRecordLikeEncodingJSON(t *testing.T) {
+	code, dropped := 137, int64(4096)
+	finished := time.Date(2026, 12, 4, 13, 30, 0, 5, time.UTC)
+	inputs := map[string][]byte{
+		"null":     []byte(`null`),
+		"fraction": []byte(`{"exitCode":1.5}`),
+		"bad time": []byte(`{"finished":"soon"}`),
+	}
+	for name, rec := range map[string]exitRecord{"every field": {ExitCode: &code, Finished: finished, DroppedBytes: dropped},
+		"none": {}, "exit 0": {ExitCode: new(int), Finished: finished}} {
+		want, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := encodeExitRecord(rec)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: encodeExitRecord = %s, %v; json.Marshal: %s", name, got, err, want)
+		}
+		inputs[name] = got
+	}
+	for name, b := range inputs {
+		var want, got exitRecord
+		wantErr := json.Unmarshal(b, &want)
+		err := decodeExitRecord(b, &got)
+		if (err == nil) != (wantErr == nil) {
+			t.Errorf("%s: decodeExitRecord: error %v, json.Unmarshal's %v", name, err, wantErr)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s (-json.Unmarshal +decodeExitRecord):\n%s", name, diff)
+		}
+	}
+}

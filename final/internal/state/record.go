@@ -17,8 +17,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
+
+	"box/final/internal/plainjson"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,10 +96,66 @@ func parseExitRecord(path string, b []byte) (exitRecord, error) {
 	if len(b) == 0 {
 		return rec, nil
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
+	if err := decodeExitRecord(b, &rec); err != nil {
 		return rec, fmt.Errorf("read %s: %w", path, err)
 	}
 	return rec, nil
+}
+
+// encodeExitRecord is json.Marshal(rec), by hand: the record is written
+// at every exit, in a process that lives a few milliseconds more
+// (configjson.go says why that matters).
+func encodeExitRecord(rec exitRecord) ([]byte, error) {
+	finished, err := rec.Finished.MarshalJSON()
+	if err != nil {
+		return json.Marshal(rec) // and its error
+	}
+	b := make([]byte, 0, 96)
+	b = append(b, '{')
+	if rec.ExitCode != nil {
+		b = append(b, `"exitCode":`...)
+		b = strconv.AppendInt(b, int64(*rec.ExitCode), 10)
+		b = append(b, ',')
+	}
+	b = append(b, `"finished":`...)
+	b = append(b, finished...)
+	if rec.DroppedBytes != 0 {
+		b = append(b, `,"droppedBytes":`...)
+		b = strconv.AppendInt(b, rec.DroppedBytes, 10)
+	}
+	return append(b, '}'), nil
+}
+
+// decodeExitRecord is json.Unmarshal(b, rec), read by hand when it can be.
+func decodeExitRecord(b []byte, rec *exitRecord) error {
+	r := plainjson.NewReader(b)
+	err := r.Fields([]string{"exitCode", "finished", "droppedBytes"}, func(name string) error {
+		switch name {
+		case "exitCode":
+			if r.Null() {
+				rec.ExitCode = nil
+				return nil
+			}
+			rec.ExitCode = new(int)
+			return readInt(r, rec.ExitCode)
+		case "finished":
+			raw, err := r.Raw()
+			if err == nil {
+				err = rec.Finished.UnmarshalJSON(raw) // as encoding/json calls it, null too
+			}
+			return err
+		default: // "droppedBytes"
+			return r.Int(&rec.DroppedBytes, 64)
+		}
+	})
+	if err == nil {
+		err = r.End()
+	}
+	if err == nil {
+		return nil
+	}
+	*rec = exitRecord{}
+	return json.Unmarshal(b, rec)
 }
 
 // updateExitRecord changes the record in dir in place, never past its
@@ -124,7 +183,7 @@ func updateExitRecord(dir string, change func(*exitRecord)) error {
 		return err
 	}
 	change(&rec)
-	b, err := json.Marshal(rec)
+	b, err := encodeExitRecord(rec)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -7,6 +7,7 @@ package main
 // container's state and the cgroup removed, on every way out.
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -392,7 +393,7 @@ func loadCgroupRecord(c *state.Container) (cgroupRecord, error) {
 // saveCgroupRecord writes c's cgroup record: a new file, renamed over the
 // old one, so a reader never sees half of it.
 func saveCgroupRecord(c *state.Container, rec cgroupRecord) error {
-	b, err := json.MarshalIndent(rec, "", "  ")
+	b, err := encodeCgroupRecord(rec)
 	if err != nil {
 		return fmt.Errorf("save the cgroup of %s: %w", c.Name, err)
 	}
@@ -400,4 +401,16 @@ func saveCgroupRecord(c *state.Container, rec cgroupRecord) error {
 		return fmt.Errorf("save the cgroup of %s: %w", c.Name, err)
 	}
 	return nil
+}
+
+// encodeCgroupRecord is json.MarshalIndent(rec, "", "  "): by hand for
+// the record box run writes at every start (a cgroup, no usage yet), then
+// indented by json.Indent, which reflects on nothing.
+func encodeCgroupRecord(rec cgroupRecord) ([]byte, error) {
+	if rec.Usage != nil || rec.Cgroup == nil || !rec.Cgroup.PlainStrings() {
+		return json.MarshalIndent(rec, "", "  ")
+	}
+	var out bytes.Buffer
+	err := json.Indent(&out, append(rec.Cgroup.AppendJSON([]byte(`{"cgroup":`)), '}'), "", "  ")
+	return out.Bytes(), err
 }

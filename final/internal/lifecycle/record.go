@@ -57,26 +57,8 @@ func encodeRecord(c *Container) ([]byte, error) {
 		b = append(b, '}')
 	}
 	if cg := c.Cgroup; cg != nil {
-		b = append(b, `,"cgroup":{"version":`...)
-		b = strconv.AppendInt(b, int64(cg.Version), 10)
-		b = append(b, `,"dirs":`...)
-		if cg.Dirs == nil {
-			b = append(b, "null"...)
-		} else {
-			b = append(b, '[')
-			for i, d := range cg.Dirs {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = append(b, `{"path":`...)
-				b = plainjson.AppendString(b, d.Path)
-				b = append(b, `,"controllers":`...)
-				b = plainjson.AppendStrings(b, d.Controllers)
-				b = append(b, '}')
-			}
-			b = append(b, ']')
-		}
-		b = append(b, '}')
+		b = append(b, `,"cgroup":`...)
+		b = cg.AppendJSON(b)
 	}
 	if c.NoProcess {
 		b = append(b, `,"noProcess":true`...)
@@ -100,15 +82,7 @@ func (c *Container) plainStrings() bool {
 	for _, n := range c.Namespaces {
 		ok = ok && utf8.ValidString(n)
 	}
-	if c.Cgroup != nil {
-		for _, d := range c.Cgroup.Dirs {
-			ok = ok && utf8.ValidString(d.Path)
-			for _, n := range d.Controllers {
-				ok = ok && utf8.ValidString(n)
-			}
-		}
-	}
-	return ok
+	return ok && (c.Cgroup == nil || c.Cgroup.PlainStrings())
 }
 
 // decodeRecord is json.Unmarshal(b, c), by hand when it can.

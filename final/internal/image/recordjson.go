@@ -7,19 +7,11 @@ package image
 // read as json.Unmarshal would (a name in other letter case, a fraction)
 // goes to encoding/json, so the result is always its.
 
-import (
-	"encoding/json"
-
-	"box/final/internal/plainjson"
-)
+import "box/final/internal/plainjson"
 
 // decodeImage is json.Unmarshal(b, img), read by hand when it can be.
 func decodeImage(b []byte, img *Image) error {
-	if readImage(b, img) == nil {
-		return nil
-	}
-	*img = Image{}
-	return json.Unmarshal(b, img)
+	return plainjson.Unmarshal(b, img, readImage)
 }
 
 // readImage reads the record the store writes (json.MarshalIndent).
@@ -73,11 +65,7 @@ func readImage(b []byte, img *Image) error {
 				})
 			})
 		default: // "created"
-			raw, err := r.Raw()
-			if err == nil {
-				err = img.Created.UnmarshalJSON(raw) // as encoding/json calls it, null too
-			}
-			return err
+			return r.Unmarshaler(&img.Created)
 		}
 	})
 	if err != nil {

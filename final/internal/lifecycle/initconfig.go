@@ -99,11 +99,7 @@ func (cfg *initConfig) plainStrings() bool {
 
 // decodeInitConfig is json.Unmarshal(b, cfg), by hand when it can be.
 func decodeInitConfig(b []byte, cfg *initConfig) error {
-	if readInitConfig(b, cfg) == nil {
-		return nil
-	}
-	*cfg = initConfig{}
-	return json.Unmarshal(b, cfg)
+	return plainjson.Unmarshal(b, cfg, readInitConfig)
 }
 
 // readInitConfig reads what encodeInitConfig writes; anything else is

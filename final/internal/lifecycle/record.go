@@ -87,12 +87,9 @@ func (c *Container) plainStrings() bool {
 
 // decodeRecord is json.Unmarshal(b, c), by hand when it can.
 func decodeRecord(b []byte, c *Container) error {
-	var fast Container
-	if err := (recordReader{plainjson.NewReader(b)}).container(&fast); err == nil {
-		*c = fast
-		return nil
-	}
-	return json.Unmarshal(b, c)
+	return plainjson.Unmarshal(b, c, func(b []byte, c *Container) error {
+		return recordReader{plainjson.NewReader(b)}.container(c)
+	})
 }
 
 // recordReader reads the JSON a record is.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"box/final/internal/plainjson"
 )
 
 // ConfigName is the file that describes a bundle.
@@ -65,11 +67,7 @@ func Read(bundle string) (*Spec, []byte, error) {
 // unmarshalSpec is json.Unmarshal(b, s), read by hand when it can be
 // (specjson.go).
 func unmarshalSpec(b []byte, s *Spec) error {
-	if decodeSpec(b, s) == nil {
-		return nil
-	}
-	*s = Spec{}
-	return json.Unmarshal(b, s)
+	return plainjson.Unmarshal(b, s, decodeSpec)
 }
 
 // Parse decodes and checks config.json's content b, read from path.

@@ -1,6 +1,7 @@
 package plainjson
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -45,4 +46,27 @@ func List[T any](r *Reader, out *[]T, read func(*T) error) error {
 	})
 	*out = l
 	return err
+}
+
+// Unmarshaler reads one value into v with its UnmarshalJSON, as
+// encoding/json calls it, null too: a time.Time field, say.
+func (r *Reader) Unmarshaler(v json.Unmarshaler) error {
+	raw, err := r.Raw()
+	if err != nil {
+		return err
+	}
+	return v.UnmarshalJSON(raw)
+}
+
+// Unmarshal is json.Unmarshal(b, v) for a type with a reader of its own:
+// read fills *v from b and fails for whatever it does not read as
+// encoding/json would; *v is then reset and b handed to json.Unmarshal,
+// so the result is always that function's.
+func Unmarshal[T any](b []byte, v *T, read func(b []byte, v *T) error) error {
+	if read(b, v) == nil {
+		return nil
+	}
+	var zero T
+	*v = zero
+	return json.Unmarshal(b, v)
 }

@@ -27,11 +27,7 @@ import (
 // encoding/json, so the result is always json.Unmarshal's.
 func DecodeSpec(b []byte) (Spec, error) {
 	var spec Spec
-	if err := decodeSpec(b, &spec); err == nil {
-		return spec, nil
-	}
-	spec = Spec{}
-	err := json.Unmarshal(b, &spec)
+	err := plainjson.Unmarshal(b, &spec, decodeSpec)
 	return spec, err
 }
 

@@ -327,11 +327,7 @@ func (c *Container) plainStrings() bool {
 
 // decodeContainer is json.Unmarshal(b, c), read by hand when it can be.
 func decodeContainer(b []byte, c *Container) error {
-	if readContainer(b, c) == nil {
-		return nil
-	}
-	*c = Container{}
-	return json.Unmarshal(b, c)
+	return plainjson.Unmarshal(b, c, readContainer)
 }
 
 // readContainer reads what encodeContainer writes; anything else fails.
@@ -339,13 +335,6 @@ func readContainer(b []byte, c *Container) error {
 	r := plainjson.NewReader(b)
 	if r.Null() {
 		return plainjson.ErrNotPlain
-	}
-	readTime := func(t *time.Time) error {
-		raw, err := r.Raw()
-		if err == nil {
-			err = t.UnmarshalJSON(raw) // as encoding/json calls it, null too
-		}
-		return err
 	}
 	err := r.Object(func(name string) error {
 		switch name {
@@ -378,11 +367,11 @@ func readContainer(b []byte, c *Container) error {
 		case "cgroup":
 			return r.String(&c.Cgroup)
 		case "created":
-			return readTime(&c.Created)
+			return r.Unmarshaler(&c.Created)
 		case "started":
-			return readTime(&c.Started)
+			return r.Unmarshaler(&c.Started)
 		case "finished":
-			return readTime(&c.Finished)
+			return r.Unmarshaler(&c.Finished)
 		}
 		return r.Skip()
 	})

@@ -128,6 +128,11 @@ func encodeExitRecord(rec exitRecord) ([]byte, error) {
 
 // decodeExitRecord is json.Unmarshal(b, rec), read by hand when it can be.
 func decodeExitRecord(b []byte, rec *exitRecord) error {
+	return plainjson.Unmarshal(b, rec, readExitJSON)
+}
+
+// readExitJSON reads what encodeExitRecord writes.
+func readExitJSON(b []byte, rec *exitRecord) error {
 	r := plainjson.NewReader(b)
 	err := r.Fields([]string{"exitCode", "finished", "droppedBytes"}, func(name string) error {
 		switch name {
@@ -139,23 +144,15 @@ func decodeExitRecord(b []byte, rec *exitRecord) error {
 			rec.ExitCode = new(int)
 			return readInt(r, rec.ExitCode)
 		case "finished":
-			raw, err := r.Raw()
-			if err == nil {
-				err = rec.Finished.UnmarshalJSON(raw) // as encoding/json calls it, null too
-			}
-			return err
+			return r.Unmarshaler(&rec.Finished)
 		default: // "droppedBytes"
 			return r.Int(&rec.DroppedBytes, 64)
 		}
 	})
-	if err == nil {
-		err = r.End()
+	if err != nil {
+		return err
 	}
-	if err == nil {
-		return nil
-	}
-	*rec = exitRecord{}
-	return json.Unmarshal(b, rec)
+	return r.End()
 }
 
 // updateExitRecord changes the record in dir in place, never past its

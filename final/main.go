@@ -90,6 +90,13 @@ func main() {
 		return
 	}
 	var c cli
+	// box run's everyday command lines without kong (run_args.go).
+	if parseRunFast(&c, os.Args[1:]) {
+		narrate.Setup(c.Explain && !c.Quiet, os.Stderr, sys.IsTerminal(int(os.Stderr.Fd())))
+		exitWith(c.Run.Run(&c))
+		return
+	}
+	c = cli{}
 	parser, parsed, err := newParser(&c, os.Args[1:], kong.Name(programName), kong.Description(description),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}))
 	if err != nil {

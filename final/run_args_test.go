@@ -26,6 +26,7 @@ func TestRunFastAgreesWithKong(t *testing.T) {
 		{"run", "--pull", "never", "--platform", "linux/arm64", "--insecure-registry", "h:5000", "--auth-file", "/a.json", "img"},
 		{"run", "-d", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "--name=", "img"},
 		{"run", "-ti", "-d", "--rm", "--rm", "--userns=", "img", "--rm"},
+		{"-qq", "run", "-itd", "img"}, {"--state-dir", "run", "run", "img"},
 	}
 	for _, args := range read {
 		var fast cli

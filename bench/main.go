@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 3, "unmeasured runs per runtime before each mode")
 	flag.IntVar(&o.block, "block", 10, "back to back: runs of one runtime in a row, before the next runtime's turn")
 	flag.DurationVar(&o.gap, "gap", 100*time.Millisecond, "idle time before each run of the gap mode")
-	flag.StringVar(&o.box, "box", "", "box binary to measure, with box-init next to it (default: build ./final and ./final/cmd/box-init)")
+	flag.StringVar(&o.box, "box", "", "box binary to measure, with box-init next to it (default: build ./final, ./final/cmd/box-init and ./final/cmd/box-runc)")
 	flag.StringVar(&o.rootfs, "rootfs", "", "busybox root filesystem to use (default: build one with a step's rootfs build)")
 	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete)")
 	flag.StringVar(&o.engines, "engines", "", "container engines to measure box under, against crun: podman (rows podman-box and podman-crun; off by default, slow)")

@@ -35,17 +35,6 @@ func decodeSpec(b []byte, s *Spec) error {
 	return d.End()
 }
 
-// ptr reads a value into a new *T, or nil for null.
-func ptr[T any](d specDecoder, out **T, read func(*T) error) error {
-	if d.Null() {
-		*out = nil
-		return nil
-	}
-	v := new(T)
-	*out = v
-	return read(v)
-}
-
 // opaque is a field this reader leaves to encoding/json, unless null.
 func (d specDecoder) opaque(out *[]Opaque) error {
 	if d.Null() {
@@ -96,9 +85,9 @@ func (d specDecoder) spec(s *Spec) error {
 		case "ociVersion":
 			return d.String(&s.Version)
 		case "process":
-			return ptr(d, &s.Process, d.process)
+			return plainjson.Pointer(d.Reader, &s.Process, d.process)
 		case "root":
-			return ptr(d, &s.Root, func(r *Root) error {
+			return plainjson.Pointer(d.Reader, &s.Root, func(r *Root) error {
 				return d.Fields([]string{"path", "readonly"}, func(name string) error {
 					if name == "path" {
 						return d.String(&r.Path)
@@ -113,11 +102,11 @@ func (d specDecoder) spec(s *Spec) error {
 		case "mounts":
 			return plainjson.List(d.Reader, &s.Mounts, d.mount)
 		case "hooks":
-			return ptr(d, &s.Hooks, d.hooks)
+			return plainjson.Pointer(d.Reader, &s.Hooks, d.hooks)
 		case "annotations":
 			return d.stringMap(&s.Annotations)
 		default: // "linux"
-			return ptr(d, &s.Linux, d.linux)
+			return plainjson.Pointer(d.Reader, &s.Linux, d.linux)
 		}
 	})
 }
@@ -129,7 +118,7 @@ func (d specDecoder) process(p *Process) error {
 		case "terminal":
 			return d.Bool(&p.Terminal)
 		case "consoleSize":
-			return ptr(d, &p.ConsoleSize, func(b *Box) error {
+			return plainjson.Pointer(d.Reader, &p.ConsoleSize, func(b *Box) error {
 				return d.Fields([]string{"height", "width"}, func(name string) error {
 					if name == "height" {
 						return d.goUint(&b.Height)
@@ -148,7 +137,7 @@ func (d specDecoder) process(p *Process) error {
 		case "cwd":
 			return d.String(&p.Cwd)
 		case "capabilities":
-			return ptr(d, &p.Capabilities, d.capabilities)
+			return plainjson.Pointer(d.Reader, &p.Capabilities, d.capabilities)
 		case "rlimits":
 			return plainjson.List(d.Reader, &p.Rlimits, func(r *Rlimit) error {
 				return d.Fields([]string{"type", "hard", "soft"}, func(name string) error {
@@ -167,7 +156,7 @@ func (d specDecoder) process(p *Process) error {
 		case "apparmorProfile":
 			return d.String(&p.ApparmorProfile)
 		case "oomScoreAdj":
-			return ptr(d, &p.OOMScoreAdj, d.goInt)
+			return plainjson.Pointer(d.Reader, &p.OOMScoreAdj, d.goInt)
 		default: // "selinuxLabel"
 			return d.String(&p.SelinuxLabel)
 		}
@@ -182,7 +171,7 @@ func (d specDecoder) user(u *User) error {
 		case "gid":
 			return d.Uint32(&u.GID)
 		case "umask":
-			return ptr(d, &u.Umask, d.Uint32)
+			return plainjson.Pointer(d.Reader, &u.Umask, d.Uint32)
 		case "additionalGids":
 			return plainjson.List(d.Reader, &u.AdditionalGids, d.Uint32)
 		default: // "username"
@@ -269,7 +258,7 @@ func (d specDecoder) hook(h *Hook) error {
 		case "env":
 			return d.Strings(&h.Env)
 		default: // "timeout"
-			return ptr(d, &h.Timeout, d.goInt)
+			return plainjson.Pointer(d.Reader, &h.Timeout, d.goInt)
 		}
 	})
 }
@@ -285,7 +274,7 @@ func (d specDecoder) linux(l *Linux) error {
 		case "sysctl":
 			return d.stringMap(&l.Sysctl)
 		case "resources":
-			return ptr(d, &l.Resources, d.resources)
+			return plainjson.Pointer(d.Reader, &l.Resources, d.resources)
 		case "cgroupsPath":
 			return d.String(&l.CgroupsPath)
 		case "namespaces":
@@ -300,7 +289,7 @@ func (d specDecoder) linux(l *Linux) error {
 		case "devices":
 			return plainjson.List(d.Reader, &l.Devices, d.device)
 		case "seccomp":
-			return ptr(d, &l.Seccomp, d.seccomp)
+			return plainjson.Pointer(d.Reader, &l.Seccomp, d.seccomp)
 		case "rootfsPropagation":
 			return d.String(&l.RootfsPropagation)
 		case "maskedPaths":
@@ -310,7 +299,7 @@ func (d specDecoder) linux(l *Linux) error {
 		case "mountLabel":
 			return d.String(&l.MountLabel)
 		default: // "personality"
-			return ptr(d, &l.Personality, func(p *Personality) error {
+			return plainjson.Pointer(d.Reader, &l.Personality, func(p *Personality) error {
 				return d.Fields([]string{"domain", "flags"}, func(name string) error {
 					if name == "domain" {
 						return d.String(&p.Domain)
@@ -334,11 +323,11 @@ func (d specDecoder) device(v *Device) error {
 		case "minor":
 			return d.i64(&v.Minor)
 		case "fileMode":
-			return ptr(d, &v.FileMode, d.Uint32)
+			return plainjson.Pointer(d.Reader, &v.FileMode, d.Uint32)
 		case "uid":
-			return ptr(d, &v.UID, d.Uint32)
+			return plainjson.Pointer(d.Reader, &v.UID, d.Uint32)
 		default: // "gid"
-			return ptr(d, &v.GID, d.Uint32)
+			return plainjson.Pointer(d.Reader, &v.GID, d.Uint32)
 		}
 	})
 }
@@ -355,24 +344,24 @@ func (d specDecoder) resources(r *Resources) error {
 					case "type":
 						return d.String(&c.Type)
 					case "major":
-						return ptr(d, &c.Major, d.i64)
+						return plainjson.Pointer(d.Reader, &c.Major, d.i64)
 					case "minor":
-						return ptr(d, &c.Minor, d.i64)
+						return plainjson.Pointer(d.Reader, &c.Minor, d.i64)
 					default: // "access"
 						return d.String(&c.Access)
 					}
 				})
 			})
 		case "memory":
-			return ptr(d, &r.Memory, d.memory)
+			return plainjson.Pointer(d.Reader, &r.Memory, d.memory)
 		case "cpu":
-			return ptr(d, &r.CPU, d.cpu)
+			return plainjson.Pointer(d.Reader, &r.CPU, d.cpu)
 		case "pids":
-			return ptr(d, &r.Pids, func(p *Pids) error {
+			return plainjson.Pointer(d.Reader, &r.Pids, func(p *Pids) error {
 				return d.Fields([]string{"limit"}, func(string) error { return d.i64(&p.Limit) })
 			})
 		case "blockIO":
-			return ptr(d, &r.BlockIO, d.blockIO)
+			return plainjson.Pointer(d.Reader, &r.BlockIO, d.blockIO)
 		case "hugepageLimits":
 			return plainjson.List(d.Reader, &r.HugepageLimits, func(h *HugepageLimit) error {
 				return d.Fields([]string{"pageSize", "limit"}, func(name string) error {
@@ -383,10 +372,10 @@ func (d specDecoder) resources(r *Resources) error {
 				})
 			})
 		case "network":
-			return ptr(d, &r.Network, func(n *Network) error {
+			return plainjson.Pointer(d.Reader, &r.Network, func(n *Network) error {
 				return d.Fields([]string{"classID", "priorities"}, func(name string) error {
 					if name == "classID" {
-						return ptr(d, &n.ClassID, d.Uint32)
+						return plainjson.Pointer(d.Reader, &n.ClassID, d.Uint32)
 					}
 					return d.opaque(&n.Priorities)
 				})
@@ -401,19 +390,19 @@ func (d specDecoder) memory(m *Memory) error {
 	return d.Fields([]string{"limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller"}, func(name string) error {
 		switch name {
 		case "limit":
-			return ptr(d, &m.Limit, d.i64)
+			return plainjson.Pointer(d.Reader, &m.Limit, d.i64)
 		case "reservation":
-			return ptr(d, &m.Reservation, d.i64)
+			return plainjson.Pointer(d.Reader, &m.Reservation, d.i64)
 		case "swap":
-			return ptr(d, &m.Swap, d.i64)
+			return plainjson.Pointer(d.Reader, &m.Swap, d.i64)
 		case "kernel":
-			return ptr(d, &m.Kernel, d.i64)
+			return plainjson.Pointer(d.Reader, &m.Kernel, d.i64)
 		case "kernelTCP":
-			return ptr(d, &m.KernelTCP, d.i64)
+			return plainjson.Pointer(d.Reader, &m.KernelTCP, d.i64)
 		case "swappiness":
-			return ptr(d, &m.Swappiness, d.u64)
+			return plainjson.Pointer(d.Reader, &m.Swappiness, d.u64)
 		default: // "disableOOMKiller"
-			return ptr(d, &m.DisableOOMKiller, d.boolean)
+			return plainjson.Pointer(d.Reader, &m.DisableOOMKiller, d.boolean)
 		}
 	})
 }
@@ -422,21 +411,21 @@ func (d specDecoder) cpu(c *CPU) error {
 	return d.Fields([]string{"shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"}, func(name string) error {
 		switch name {
 		case "shares":
-			return ptr(d, &c.Shares, d.u64)
+			return plainjson.Pointer(d.Reader, &c.Shares, d.u64)
 		case "quota":
-			return ptr(d, &c.Quota, d.i64)
+			return plainjson.Pointer(d.Reader, &c.Quota, d.i64)
 		case "period":
-			return ptr(d, &c.Period, d.u64)
+			return plainjson.Pointer(d.Reader, &c.Period, d.u64)
 		case "realtimeRuntime":
-			return ptr(d, &c.RealtimeRuntime, d.i64)
+			return plainjson.Pointer(d.Reader, &c.RealtimeRuntime, d.i64)
 		case "realtimePeriod":
-			return ptr(d, &c.RealtimePeriod, d.u64)
+			return plainjson.Pointer(d.Reader, &c.RealtimePeriod, d.u64)
 		case "cpus":
 			return d.String(&c.Cpus)
 		case "mems":
 			return d.String(&c.Mems)
 		default: // "idle"
-			return ptr(d, &c.Idle, d.i64)
+			return plainjson.Pointer(d.Reader, &c.Idle, d.i64)
 		}
 	})
 }
@@ -446,9 +435,9 @@ func (d specDecoder) blockIO(b *BlockIO) error {
 		"throttleReadIOPSDevice", "throttleWriteIOPSDevice"}, func(name string) error {
 		switch name {
 		case "weight":
-			return ptr(d, &b.Weight, d.Uint16)
+			return plainjson.Pointer(d.Reader, &b.Weight, d.Uint16)
 		case "leafWeight":
-			return ptr(d, &b.LeafWeight, d.Uint16)
+			return plainjson.Pointer(d.Reader, &b.LeafWeight, d.Uint16)
 		case "weightDevice":
 			return d.opaque(&b.WeightDevice)
 		case "throttleReadBpsDevice":
@@ -482,7 +471,7 @@ func (d specDecoder) seccomp(s *Seccomp) error {
 		case "defaultAction":
 			return d.String(&s.DefaultAction)
 		case "defaultErrnoRet":
-			return ptr(d, &s.DefaultErrnoRet, d.goUint)
+			return plainjson.Pointer(d.Reader, &s.DefaultErrnoRet, d.goUint)
 		case "architectures":
 			return d.Strings(&s.Architectures)
 		case "flags":
@@ -503,7 +492,7 @@ func (d specDecoder) syscall(c *Syscall) error {
 		case "action":
 			return d.String(&c.Action)
 		case "errnoRet":
-			return ptr(d, &c.ErrnoRet, d.goUint)
+			return plainjson.Pointer(d.Reader, &c.ErrnoRet, d.goUint)
 		default: // "args"
 			return plainjson.List(d.Reader, &c.Args, func(a *SeccompArg) error {
 				return d.Fields([]string{"index", "value", "valueTwo", "op"}, func(name string) error {

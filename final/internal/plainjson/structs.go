@@ -70,3 +70,15 @@ func Unmarshal[T any](b []byte, v *T, read func(b []byte, v *T) error) error {
 	*v = zero
 	return json.Unmarshal(b, v)
 }
+
+// Pointer reads a value into a new *T with read, as encoding/json fills
+// a pointer field: nil for null.
+func Pointer[T any](r *Reader, out **T, read func(*T) error) error {
+	if r.Null() {
+		*out = nil
+		return nil
+	}
+	v := new(T)
+	*out = v
+	return read(v)
+}

@@ -206,19 +206,16 @@ func ReadConfig(d *plainjson.Reader, c *Config) error {
 		case "namespaces":
 			return d.Strings(&c.Namespaces)
 		case "idMap":
-			if d.Null() {
-				c.IDMap = nil
-				return nil
-			}
-			c.IDMap = &IDMap{}
-			return d.Object(func(key string) error {
-				switch key {
-				case "hostId":
-					return d.Uint32(&c.IDMap.HostID)
-				case "size":
-					return d.Uint32(&c.IDMap.Size)
-				}
-				return d.Skip()
+			return plainjson.Pointer(d, &c.IDMap, func(m *IDMap) error {
+				return d.Object(func(key string) error {
+					switch key {
+					case "hostId":
+						return d.Uint32(&m.HostID)
+					case "size":
+						return d.Uint32(&m.Size)
+					}
+					return d.Skip()
+				})
 			})
 		case "limits":
 			if d.Null() {
@@ -237,22 +234,16 @@ func ReadConfig(d *plainjson.Reader, c *Config) error {
 		case "ports":
 			return d.Strings(&c.Ports)
 		case "log":
-			if d.Null() {
-				c.Log = nil
-				return nil
-			}
-			c.Log = &LogOptions{}
-			return d.Object(func(key string) error {
-				switch key {
-				case "maxSize":
-					return d.Int(&c.Log.MaxSize, 64)
-				case "maxFiles":
-					var n int64
-					err := d.Int(&n, 64)
-					c.Log.MaxFiles = int(n)
-					return err
-				}
-				return d.Skip()
+			return plainjson.Pointer(d, &c.Log, func(l *LogOptions) error {
+				return d.Object(func(key string) error {
+					switch key {
+					case "maxSize":
+						return d.Int(&l.MaxSize, 64)
+					case "maxFiles":
+						return readInt(d, &l.MaxFiles)
+					}
+					return d.Skip()
+				})
 			})
 		}
 		return d.Skip()
@@ -356,12 +347,7 @@ func readContainer(b []byte, c *Container) error {
 		case "supervisor":
 			return readInt(r, &c.Supervisor)
 		case "exitCode":
-			if r.Null() {
-				c.ExitCode = nil
-				return nil
-			}
-			c.ExitCode = new(int)
-			return readInt(r, c.ExitCode)
+			return plainjson.Pointer(r, &c.ExitCode, func(n *int) error { return readInt(r, n) })
 		case "error":
 			return r.String(&c.Error)
 		case "cgroup":

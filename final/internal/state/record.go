@@ -137,12 +137,7 @@ func readExitJSON(b []byte, rec *exitRecord) error {
 	err := r.Fields([]string{"exitCode", "finished", "droppedBytes"}, func(name string) error {
 		switch name {
 		case "exitCode":
-			if r.Null() {
-				rec.ExitCode = nil
-				return nil
-			}
-			rec.ExitCode = new(int)
-			return readInt(r, rec.ExitCode)
+			return plainjson.Pointer(r, &rec.ExitCode, func(n *int) error { return readInt(r, n) })
 		case "finished":
 			return r.Unmarshaler(&rec.Finished)
 		default: // "droppedBytes"

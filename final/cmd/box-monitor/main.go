@@ -122,16 +122,21 @@ func main() {
 	}
 	copied := make(chan int, 1) // bytes read that the log did not take, -1: all copied
 	go copyOutput(output, log, copied)
-	exited := make(chan int, 1)
-	go func() { exited <- wait(a.pid) }()
+	// The goroutine learns of the exit without reaping: were it to reap,
+	// and the log fill up in the same moment, box would be executed to
+	// wait for an init already gone, its status lost with this program.
+	exited := make(chan struct{}, 1)
+	go func() { waitExited(a.pid); exited <- struct{}{} }()
 	select {
 	case unwritten := <-copied:
 		if unwritten >= 0 {
 			resume(a, -1, a.output, unwritten)
 		}
 		// The container closed its output and runs on.
-		resume(a, <-exited, -1, 0)
-	case status := <-exited:
+		<-exited
+		resume(a, wait(a.pid), -1, 0)
+	case <-exited:
+		status := wait(a.pid) // a zombie: at once
 		// Every process of the container has exited with its init, so
 		// the copy ends at once; unless one lives on outside its PID
 		// namespace with the pipe, which must not keep us.
@@ -177,6 +182,25 @@ func copyOutput(output *os.File, log *logfile.Writer, copied chan<- int) {
 		}
 	}
 }
+
+// waitExited returns once the init has exited, leaving it a zombie for
+// wait (or for box, executed again) to reap: waitid(2) with WNOWAIT. Not
+// narrated, as wait is not.
+func waitExited(pid int) {
+	var info [128]byte // siginfo_t, unread
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])), syscall.WEXITED|wNoWait, 0, 0)
+		if errno != syscall.EINTR {
+			return // exited, or not our child: wait says which
+		}
+	}
+}
+
+// waitid(2)'s P_PID and WNOWAIT, which package syscall does not name.
+const (
+	pPID    = 1
+	wNoWait = 0x1000000
+)
 
 // wait waits for the init to exit and returns its raw wait status. Not
 // narrated, as box's monitor does not narrate its wait: it lasts the

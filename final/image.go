@@ -109,9 +109,6 @@ func (imagePlugin) Started(c *state.Container, pid int) error { return nil }
 // container runs, a killed runtime leaves no overlay mounted, and the
 // exit costs one unmount less. A failure only leaves the mount to Remove.
 func (imagePlugin) Running(c *state.Container) {
-	if os.Getenv("XNOEARLY") != "" {
-		return
-	}
 	if c.Config.Image == "" {
 		return
 	}

@@ -118,7 +118,7 @@ func becomeMonitorProgram(g *cli, s *supervisor, program, output, explain *os.Fi
 		opts = *s.c.Config.Log
 	}
 	itoa := strconv.Itoa
-	argv := append([]string{sys.MonitorProgramName, itoa(s.cmd.Process.Pid), itoa(int(output.Fd())), itoa(int(self.Fd())), itoa(explainFD),
+	argv := append([]string{sys.MonitorProgramName, itoa(s.pid), itoa(int(output.Fd())), itoa(int(self.Fd())), itoa(explainFD),
 		s.c.LogPath(), strconv.FormatInt(opts.MaxSize, 10), itoa(opts.MaxFiles), os.Args[0]}, g.globalArgs()...)
 	argv = append(argv, "monitor", s.c.ID)
 	env := oneProcessor(os.Environ()) // as startDetached started us

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"box/final/internal/namespaces"
 	"box/final/internal/rootfs"
@@ -315,8 +316,7 @@ func runForeground(g *cli, store *state.Store, c *state.Container) error {
 		signal.Stop(signals)
 		return err
 	}
-	initProcess := s.cmd.Process
-	stop := forwardCaught(signals, func(sig os.Signal) { _ = initProcess.Signal(sig) })
+	stop := forwardCaught(signals, func(sig os.Signal) { s.signal(sig.(syscall.Signal)) })
 	status := s.wait()
 	stop()
 	if status != 0 {

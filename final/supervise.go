@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -48,8 +49,16 @@ type supervisor struct {
 	terminalIn  *os.File
 	terminalOut io.Writer
 
-	cmd   *exec.Cmd
-	relay *pty.Relay
+	cmd *exec.Cmd
+	// pid is the init's; it is ours to reap (reap), and until then no
+	// other process can have its number.
+	pid int
+	// exit guards waitStatus and exited: signals are sent to pid only
+	// until it is reaped.
+	exit       sync.Mutex
+	exited     bool
+	waitStatus syscall.WaitStatus
+	relay      *pty.Relay
 	// reaped, closed by reap, lets the thread that forked the init end.
 	reaped chan struct{}
 	// onThread runs functions on that thread (see onForkThread).
@@ -187,12 +196,12 @@ func (s *supervisor) startInit() (status int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	s.cmd = cmd
+	s.cmd, s.pid = cmd, pid
 	if m := c.Config.IDMap; m != nil {
 		namespaces.NarrateIDMaps(pid, *m)
 	}
 	fail := func(err error) (int, error) {
-		_ = cmd.Process.Kill()
+		s.signal(unix.SIGKILL)
 		_ = s.reap()
 		return 0, err
 	}
@@ -317,10 +326,13 @@ func forkHere(c *state.Container, cmd *exec.Cmd) (int, error) {
 		}
 	}
 	narrate.Explain(narrate.Process, "Start the container's init, box-init (box's small container-side program, run from the descriptor it is open at), in new %s namespaces.", strings.Join(c.Config.Namespaces, ", "))
-	pid, err := sys.StartProcess(cmd, "")
+	// StartChild, not os/exec: we reap the init ourselves (reap), and
+	// os/exec's first start in a process forks a throwaway child first,
+	// to see whether CLONE_PIDFD works.
+	pid, err := sys.StartChild(cmd)
 	if err := leave(); err != nil && pid != 0 {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		_ = unix.Kill(pid, unix.SIGKILL)
+		_, _ = sys.WaitPid(pid)
 		return 0, err
 	}
 	return pid, err
@@ -328,7 +340,10 @@ func forkHere(c *state.Container, cmd *exec.Cmd) (int, error) {
 
 // reap waits for the init and lets the thread that forked it end.
 func (s *supervisor) reap() error {
-	err := s.cmd.Wait()
+	ws, err := sys.WaitPid(s.pid)
+	s.exit.Lock()
+	s.exited, s.waitStatus = true, ws
+	s.exit.Unlock()
 	if s.reaped != nil {
 		close(s.reaped)
 		s.reaped = nil
@@ -336,22 +351,39 @@ func (s *supervisor) reap() error {
 	return err
 }
 
+// signal sends sig to the init, unless it has been reaped: its number
+// may be another process's by then.
+func (s *supervisor) signal(sig syscall.Signal) {
+	s.exit.Lock()
+	defer s.exit.Unlock()
+	if !s.exited {
+		_ = unix.Kill(s.pid, sig)
+	}
+}
+
+// initStatus is the reaped init's status as a shell would report it.
+func (s *supervisor) initStatus() int {
+	s.exit.Lock()
+	defer s.exit.Unlock()
+	return initproc.ExitStatus(s.waitStatus)
+}
+
 // failedSetup waits for an init that stopped before its command ran and
 // returns its status; the init has said why on the narration descriptor.
 func (s *supervisor) failedSetup(err error) (int, error) {
 	if err != nil {
-		_ = s.cmd.Process.Kill()
+		s.signal(unix.SIGKILL)
 	}
 	_ = s.reap()
 	if s.relay != nil {
 		s.relay.Close()
 	}
-	status := exitStatus(s.cmd.ProcessState)
+	status := s.initStatus()
 	if err != nil {
 		return 0, err
 	}
 	if status == 0 || status >= 128 {
-		return 0, fmt.Errorf("the container's init stopped before its command ran (%s)", s.cmd.ProcessState)
+		return 0, fmt.Errorf("the container's init stopped before its command ran (%s)", sys.WaitStatusString(s.waitStatus))
 	}
 	return status, errors.New("setup failed")
 }
@@ -364,11 +396,9 @@ func (s *supervisor) discard() {
 // wait waits for the container to exit, records its status, undoes what
 // the plugins made, and removes the container with --rm.
 func (s *supervisor) wait() int {
-	err := s.reap()
-	var exitErr *exec.ExitError
 	status := exitSetupFailed
-	if err == nil || errors.As(err, &exitErr) {
-		status = exitStatus(s.cmd.ProcessState)
+	if err := s.reap(); err == nil {
+		status = s.initStatus()
 	}
 	if s.relay != nil {
 		s.relay.Wait()

@@ -29,8 +29,9 @@ func StartProcess(cmd *exec.Cmd, inChild string) (int, error) {
 
 // StartChild starts cmd as StartProcess does (the same clone, the same
 // narration), for a caller that reaps its children itself with wait4 and
-// never calls cmd.Wait: the container's init, and box-runc create (whose
-// process the engine reaps). It forks with
+// never calls cmd.Wait: the container's init, box's supervisor of a
+// container (WaitPid), and box-runc create (whose process the engine
+// reaps). It forks with
 // syscall.StartProcess, not os/exec, whose first start in a process forks
 // a throwaway child first to see whether CLONE_PIDFD works (os.checkPidfd:
 // pidfd_open, waitid, pidfd_send_signal and a vfork, once per process);

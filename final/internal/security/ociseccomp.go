@@ -97,7 +97,8 @@ type insn struct {
 // the program and the flags to install it with.
 func CompileSeccomp(s *oci.Seccomp) (prog []unix.SockFilter, flags uintptr, flagNames string, err error) {
 	arch, archName := nativeArch()
-	if arch == 0 || len(syscallNumbers) == 0 {
+	numbers := syscallNumbers()
+	if arch == 0 || len(numbers) == 0 {
 		return nil, 0, "", fmt.Errorf("seccomp profiles are not supported on %s by this runtime; remove linux.seccomp", runtime.GOARCH)
 	}
 	defaultErrno := uint32(unix.EPERM)
@@ -150,7 +151,7 @@ func CompileSeccomp(s *oci.Seccomp) (prog []unix.SockFilter, flags uintptr, flag
 			return nil, 0, "", fmt.Errorf("seccomp rule for %s: %w", strings.Join(rule.Names, ","), err)
 		}
 		for _, name := range rule.Names {
-			nr, ok := syscallNumbers[name]
+			nr, ok := numbers[name]
 			if !ok {
 				continue // a call this architecture does not have, as libseccomp skips it
 			}

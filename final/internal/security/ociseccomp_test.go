@@ -79,7 +79,7 @@ func TestCompileSeccomp(t *testing.T) {
 		t.Fatal(err)
 	}
 	allow, enosys, eperm := uint32(unix.SECCOMP_RET_ALLOW), uint32(unix.SECCOMP_RET_ERRNO|38), uint32(unix.SECCOMP_RET_ERRNO|1)
-	nr := func(name string) uint32 { return syscallNumbers[name] }
+	nr := func(name string) uint32 { return syscallNumbers()[name] }
 	for _, c := range []struct {
 		name string
 		arch uint32

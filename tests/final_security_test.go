@@ -39,12 +39,20 @@ const deviceNodeRefused = "mknod: /probe-blk: Operation not permitted\nexit 1\n/
 // default user namespace and without one (--userns host), where the
 // restrictions matter most: root inside is root on the host.
 func TestFinalSecureByDefault(t *testing.T) {
-	for _, userns := range []string{"default", "host"} {
-		t.Run("userns "+userns, func(t *testing.T) {
+	// --no-init: the command replaces the init, which restricted only the
+	// thread that execs it (execve ends the others); the command must end
+	// up as restricted as under an init.
+	for _, mode := range []string{"userns default", "userns host", "no-init"} {
+		t.Run(mode, func(t *testing.T) {
 			f := newFinal(t)
 			base := []string{"run", "--rm", "--rootfs", rootfsCopy(t)}
-			if userns == "host" {
+			userns := "default"
+			switch mode {
+			case "userns host":
+				userns = "host"
 				base = append(base, "--userns", "host")
+			case "no-init":
+				base = append(base, "--no-init")
 			}
 			checks := []struct {
 				name   string

@@ -215,20 +215,8 @@ func setupContainer(spec Spec) (*container, error) {
 			return nil, err
 		}
 	}
-	// This process stays in the container as its init, with threads the Go
-	// runtime made on its own: every one of them must end up with no more
-	// power than the command, and none may be reachable from it.
-	narrate.Explain(narrate.Security, "This process stays as PID 1: make it non-dumpable, so no container process may ptrace it or open its /proc/1/mem, /proc/1/exe or /proc/1/fd.")
-	if err := sys.SetNotDumpable(); err != nil {
+	if err := dropPrivileges(cfg.NoInit, cfg.Unconfined); err != nil {
 		return nil, err
-	}
-	if err := security.DropPrivilegesOnAllThreads(); err != nil {
-		return nil, err
-	}
-	if !cfg.Unconfined {
-		if err := security.InstallSyscallFilterOnAllThreads(); err != nil {
-			return nil, err
-		}
 	}
 	path, err := FindCommand("/", cfg.Command[0], EnvValue(cfg.Env, "PATH"))
 	if err != nil {
@@ -236,6 +224,37 @@ func setupContainer(spec Spec) (*container, error) {
 	}
 	c.path = path
 	return c, nil
+}
+
+// dropPrivileges leaves the init no more power than the command. An init
+// that stays as PID 1 keeps the threads the Go runtime made on its own:
+// every one of them is restricted, and the process made unreachable. With
+// --no-init the command replaces this process, and execve(2) ends every
+// thread but the one that calls it: that thread alone needs restricting,
+// with plain calls, not the ~30 stop-the-world rounds that reach each
+// thread (syscall.AllThreadsSyscall).
+func dropPrivileges(noInit, unconfined bool) error {
+	if noInit {
+		narrate.Explain(narrate.Security, "This process becomes the command (--no-init), and execve keeps only the thread that calls it: restrict this thread, which will.")
+		if err := security.DropPrivileges(); err != nil {
+			return err
+		}
+		if unconfined {
+			return nil
+		}
+		return security.InstallSyscallFilter()
+	}
+	narrate.Explain(narrate.Security, "This process stays as PID 1: make it non-dumpable, so no container process may ptrace it or open its /proc/1/mem, /proc/1/exe or /proc/1/fd.")
+	if err := sys.SetNotDumpable(); err != nil {
+		return err
+	}
+	if err := security.DropPrivilegesOnAllThreads(); err != nil {
+		return err
+	}
+	if unconfined {
+		return nil
+	}
+	return security.InstallSyscallFilterOnAllThreads()
 }
 
 // runAsInit starts the command as a child in a session of its own (with

@@ -59,7 +59,7 @@ func main() {
 	flag.DurationVar(&o.gap, "gap", 100*time.Millisecond, "idle time before each run of the gap mode")
 	flag.StringVar(&o.box, "box", "", "box binary to measure, with box-init next to it (default: build ./final, ./final/cmd/box-init and ./final/cmd/box-runc)")
 	flag.StringVar(&o.rootfs, "rootfs", "", "busybox root filesystem to use (default: build one with a step's rootfs build)")
-	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete)")
+	flag.StringVar(&o.runtimes, "runtimes", "box,box-userns-host,box-as-crun,crun,runc,crun-oci,runc-oci,box-runc", "runtimes to compare, comma-separated (crun is the reference; NAME-oci: create, start, delete; box-as-crun: box run asked for what crun's bundle asks for)")
 	flag.StringVar(&o.engines, "engines", "", "container engines to measure box under, against crun: podman (rows podman-box and podman-crun; off by default, slow)")
 	flag.StringVar(&o.boxRunc, "box-runc", "", "box's runc command line to measure (default: box-runc next to the box measured, or that box under the name box-runc)")
 	flag.StringVar(&o.layers, "layers", "1,2,4,8,16,32,64", "image layer counts to measure box run on, back to back (empty: none)")

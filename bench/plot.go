@@ -168,7 +168,7 @@ func color(name string) string {
 	switch name {
 	case "box":
 		return "#1f77b4"
-	case "box-userns-host", "box-no-init":
+	case "box-userns-host", "box-no-init", "box-as-crun":
 		return "#6baed6"
 	case "box-runc":
 		return "#9ecae1"

@@ -200,7 +200,7 @@ func (env *environment) close() {
 // for one that is not there yet (box-runc).
 func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 	switch name {
-	case "box", "box-userns-host", "box-no-init":
+	case "box", "box-userns-host", "box-no-init", "box-as-crun":
 		if err := env.prepareBox(); err != nil {
 			return nil, err
 		}
@@ -210,6 +210,11 @@ func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 			args = append(args, "--userns", "host")
 		case "box-no-init":
 			args = append(args, "--no-init")
+		case "box-as-crun":
+			// What crun's bundle asks for (runc spec): no user namespace,
+			// no syscall filter, the rootfs directory itself as the root.
+			args = append(args, "--userns", "host", "--security-opt", "seccomp=unconfined", "--rootfs", env.rootfs, "/bin/true")
+			return newRuntime(name, env.work, env.launcher, false, func(int) [][]string { return [][]string{args} })
 		}
 		if env.boxRoot == "rootfs" {
 			args = append(args, "--rootfs", env.rootfs)
@@ -261,7 +266,7 @@ func (env *environment) newRuntime(name string) (*runtimeUnderTest, error) {
 			}
 		})
 	}
-	return nil, fmt.Errorf("unknown runtime %q in -runtimes: choose from box, box-userns-host, box-no-init, crun, runc, crun-oci, runc-oci, box-runc", name)
+	return nil, fmt.Errorf("unknown runtime %q in -runtimes: choose from box, box-userns-host, box-no-init, box-as-crun, crun, runc, crun-oci, runc-oci, box-runc", name)
 }
 
 // prepareBox imports the rootfs as a one-layer image if box has images

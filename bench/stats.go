@@ -77,6 +77,8 @@ func printHeader(o options, env *environment, rssFloor int64) {
 				root = "--rootfs " + env.rootfs + " (this box has no image import yet: no overlay)"
 			}
 			fmt.Printf("  root: %s\n  --explain showed: %s\n", root, env.boxFeatures)
+		case "box-as-crun":
+			fmt.Printf("  as crun's bundle: no user namespace, no syscall filter, no overlay (the rootfs directory)\n")
 		case "crun", "runc", "crun-oci", "runc-oci", "box-runc":
 			fmt.Printf("  bundle: runc spec, with terminal false, args [/bin/true], root %s writable\n", env.rootfs)
 		}

@@ -49,7 +49,6 @@ type supervisor struct {
 	terminalIn  *os.File
 	terminalOut io.Writer
 
-	cmd *exec.Cmd
 	// pid is the init's; it is ours to reap (reap), and until then no
 	// other process can have its number.
 	pid int
@@ -196,7 +195,7 @@ func (s *supervisor) startInit() (status int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	s.cmd, s.pid = cmd, pid
+	s.pid = pid
 	if m := c.Config.IDMap; m != nil {
 		namespaces.NarrateIDMaps(pid, *m)
 	}

@@ -337,8 +337,15 @@ func forkHere(c *state.Container, cmd *exec.Cmd) (int, error) {
 	return pid, err
 }
 
-// reap waits for the init and lets the thread that forked it end.
+// reap waits for the init and lets the thread that forked it end; once
+// reaped, it returns at once.
 func (s *supervisor) reap() error {
+	s.exit.Lock()
+	done := s.exited
+	s.exit.Unlock()
+	if done {
+		return nil
+	}
 	ws, err := sys.WaitPid(s.pid)
 	s.exit.Lock()
 	s.exited, s.waitStatus = true, ws

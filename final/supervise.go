@@ -196,9 +196,6 @@ func (s *supervisor) startInit() (status int, err error) {
 		return 0, err
 	}
 	s.pid = pid
-	if m := c.Config.IDMap; m != nil {
-		namespaces.NarrateIDMaps(pid, *m)
-	}
 	fail := func(err error) (int, error) {
 		s.signal(unix.SIGKILL)
 		_ = s.reap()

@@ -37,19 +37,14 @@ func ParseIDMap(spec string) (state.IDMap, error) {
 	return state.IDMap{HostID: uint32(start), Size: uint32(n)}, nil
 }
 
-// SysProcIDMap is m as os/exec takes it: it writes uid_map and gid_map
+// SysProcIDMap is m as Go's fork and exec (syscall.StartProcess, under
+// os/exec too) takes it: it writes uid_map and gid_map
 // between clone(2) and the child's execve(2), as it must: execve keeps
 // capabilities only for uid 0 of the namespace, which exists only once
 // uid_map is written (user_namespaces(7)).
 func SysProcIDMap(m state.IDMap) []syscall.SysProcIDMap {
 	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(m.HostID), Size: int(m.Size)}}
 }
-
-// NarrateIDMaps printed what os/exec wrote for the child pid while
-// starting it. sys.StartProcess now prints those writes where they happen,
-// right after the clone and before anything else, so this prints nothing;
-// it stays until its callers are gone.
-func NarrateIDMaps(pid int, m state.IDMap) {}
 
 // CheckReachable fails if root of the user namespace could not reach path:
 // it opens the rootfs and the volumes as host uid m.HostID, without

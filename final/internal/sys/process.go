@@ -19,7 +19,7 @@ import (
 // CLONE_VM|CLONE_VFORK to fork fast, except with CLONE_NEWUSER, where the
 // child must wait for its id maps. The clone is printed whole once it
 // returned, then what happened before the child's execve, in order: the id
-// maps os/exec wrote from here, and the calls the child made for
+// maps Go wrote from here, and the calls the child made for
 // SysProcAttr (syscall/exec_linux.go). Each of those succeeded, or Start
 // would have failed. inChild is no longer printed: the calls come from
 // cmd itself.
@@ -154,7 +154,7 @@ func dedupEnv(env []string) []string {
 func narrateChildSetup(cmd *exec.Cmd, pid int) {
 	a := cmd.SysProcAttr
 	if len(a.UidMappings) > 0 {
-		narrate.Explain(narrate.User, "Between clone and the child's execve, os/exec wrote its id maps: root inside is host uid %d, and ids outside the map show as nobody (65534).", a.UidMappings[0].HostID)
+		narrate.Explain(narrate.User, "Between clone and the child's execve, Go's fork and exec (syscall.StartProcess) wrote its id maps from here: root inside is host uid %d, and ids outside the map show as nobody (65534).", a.UidMappings[0].HostID)
 		setgroups := "deny"
 		if a.GidMappingsEnableSetgroups {
 			setgroups = "allow"
@@ -204,7 +204,7 @@ func narrateChildSetup(cmd *exec.Cmd, pid int) {
 	child("execve(%s, %s, environ /* %d vars */) = 0", C(cmd.Path), cArgv(cmd.Args), len(env))
 }
 
-// idMapText is a map as os/exec writes it: "inside outside count" lines.
+// idMapText is a map as Go's fork and exec writes it: "inside outside count" lines.
 func idMapText(maps []syscall.SysProcIDMap) string {
 	var b strings.Builder
 	for _, m := range maps {

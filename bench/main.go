@@ -49,6 +49,7 @@ type options struct {
 	keep     bool
 	verbose  bool
 	phases   int
+	compare  string
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (bundle, image store, stderr logs)")
 	flag.BoolVar(&o.verbose, "v", false, "print each sample")
 	flag.IntVar(&o.phases, "phases", 0, "instead of timing, trace N runs of the box rows with perf trace and print the median of each phase")
+	flag.StringVar(&o.compare, "compare", "", "instead of the table: measure the box rows of -runtimes with -box (A) and with this box build (B, box-init next to it) in -n pairs, and print the differences within pairs")
 	flag.Parse()
 	if os.Getenv(privateEnv) == "" {
 		os.Exit(runPrivate())
@@ -89,6 +91,19 @@ func run(o options) error {
 	if o.state != "tmpfs" && o.state != "disk" {
 		return fmt.Errorf("-state %q: want tmpfs or disk", o.state)
 	}
+	if o.compare != "" {
+		// Only box's rows, and nothing else to prepare.
+		var rows []string
+		for _, name := range strings.Split(o.runtimes, ",") {
+			if compareRows[name] {
+				rows = append(rows, name)
+			}
+		}
+		if len(rows) == 0 {
+			return errors.New("-compare measures box's rows: name box, box-userns-host, box-no-init or box-as-crun in -runtimes")
+		}
+		o.runtimes, o.layers, o.engines, o.svg = strings.Join(rows, ","), "", "", ""
+	}
 	work, err := os.MkdirTemp("", "box-bench-")
 	if err != nil {
 		return err
@@ -108,6 +123,9 @@ func run(o options) error {
 		return err
 	}
 	defer env.close()
+	if o.compare != "" {
+		return runCompare(env, o.compare, o)
+	}
 	if o.phases > 0 {
 		if err := runPhases(env, o.phases); err != nil {
 			return err
